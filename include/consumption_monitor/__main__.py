@@ -1,0 +1,5 @@
+import sys
+
+from consumption_monitor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,305 @@
+"""``cm``: the operators' command line (also ``python -m consumption_monitor``).
+
+Every subcommand has ``--help``; those that report something accept ``--json``.
+Heavy imports happen inside the subcommand that needs them, so ``cm --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from consumption_monitor import __version__
+
+
+def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(render(data))
+
+
+def _url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        help="warehouse URL (default: CM_WAREHOUSE_URL, the Airflow "
+        "connection cm_warehouse, or the embedded SQLite file)",
+    )
+
+
+def _json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from consumption_monitor import config
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    revision = upgrade(args.url)
+    url = config.warehouse_url(args.url)
+    safe = url.split("@")[-1] if "@" in url else url
+    _print(
+        {"revision": revision, "warehouse": safe},
+        args.json,
+        lambda d: f"仓库已迁移到版本 {d['revision']}：{d['warehouse']}",
+    )
+    return 0
+
+
+def _periods(args: argparse.Namespace) -> list[str]:
+    from consumption_monitor.periods import period_range
+
+    if args.period:
+        return [args.period]
+    if not (args.start and args.end):
+        raise SystemExit("give --period YYYY-MM, or --from and --to")
+    return [str(p) for p in period_range(args.start, args.end)]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
+    from consumption_monitor.feeds.errors import FeedError, PeriodNotPublished
+    from consumption_monitor.pipeline import BatchRejected, run_period
+
+    results, failed = [], 0
+    for period in _periods(args):
+        try:
+            out = run_period(args.feed, period, url=args.url)
+            item = {
+                "period": period,
+                "outcome": out["load"]["outcome"],
+                "batch_id": out["batch"]["batch_id"],
+                "rows": out["load"]["rows"],
+                "verdict": out["validation"]["verdict"],
+                "quarantined": out["validation"]["quarantined"],
+            }
+        except PeriodNotPublished as exc:
+            item = {"period": period, "outcome": "not_published", "message": str(exc)}
+        except (BatchRejected, FeedError) as exc:
+            failed += 1
+            item = {"period": period, "outcome": "failed", "message": str(exc)}
+        results.append(item)
+        if not args.json:
+            detail = item.get("message") or (
+                f"批次 {item['batch_id']} 校验 {item['verdict']} 行数 {item['rows']} "
+                f"隔离 {item['quarantined']}"
+            )
+            print(f"{period}  {item['outcome']:<13} {detail}", flush=True)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    return 1 if failed else 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    with engine.connect() as conn:
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
+                    "yoy_ytd_pct, yoy_basis, status, validation_state, source_batches, computed_at "
+                    "from mart_indicator_snapshot_latest where period = :p order by kpi_id desc"
+                ),
+                {"p": args.period},
+            ).mappings()
+        ]
+
+    def render(data: list[dict]) -> str:
+        if not data:
+            return f"{args.period} 暂无快照"
+        lines = [f"{'指标':<14}{'当月':>12}{'累计':>14}{'当月同比%':>10}{'累计同比%':>10}  校验"]
+        for r in data:
+            month = "—" if r["actual_month"] is None else f"{r['actual_month']:,.2f}"
+            yoy_m = "—" if r["yoy_month_pct"] is None else f"{r['yoy_month_pct']:.1f}"
+            lines.append(
+                f"{r['name']:<14}{month:>12}{r['actual_ytd']:>14,.2f}{yoy_m:>10}"
+                f"{r['yoy_ytd_pct']:>10.1f}  {r['validation_state']}"
+            )
+        return f"{args.period} 指标快照（{data[0]['unit']}）\n" + "\n".join(lines)
+
+    _print(rows, args.json, render)
+    return 0 if rows else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from consumption_monitor.reporting import demo_summary
+    from consumption_monitor.warehouse.db import engine_for
+
+    summary = demo_summary(engine_for(args.url) if args.url else engine_for(None), args.feed)
+    _print(summary, args.json, lambda d: json.dumps(d, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Per-table digests of core and mart tables: equal digests mean equal contents."""
+    from consumption_monitor.reporting import warehouse_digest
+    from consumption_monitor.warehouse.db import engine_for
+
+    digests = warehouse_digest(
+        engine_for(args.url) if args.url else engine_for(None),
+        exclude_volatile=args.exclude_volatile,
+    )
+    _print(
+        digests,
+        args.json,
+        lambda d: "\n".join(f"{v['sha256'][:16]}  {v['rows']:>7}  {k}" for k, v in d.items()),
+    )
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from consumption_monitor.warehouse import schema
+    from consumption_monitor.warehouse.db import engine_for
+
+    q = schema.audit_quarantine
+    stmt = select(q).where(q.c.feed == args.feed).order_by(q.c.period, q.c.stream, q.c.row_number)
+    if args.period:
+        stmt = stmt.where(q.c.period == args.period)
+    with (engine_for(args.url) if args.url else engine_for(None)).connect() as conn:
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    _print(
+        rows,
+        args.json,
+        lambda d: (
+            "\n".join(
+                f"{r['period']} {r['stream']} 第{r['row_number']}行 {r['failed_expectations']} "
+                f"{r['raw_values']}"
+                for r in d
+            )
+            or "无隔离数据"
+        ),
+    )
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from consumption_monitor.feeds.spec import list_feeds, load_feed
+
+    data = []
+    for name in list_feeds():
+        spec = load_feed(name)
+        data.append(
+            {
+                "name": name,
+                "title": spec.title,
+                "unit": spec.unit,
+                "streams": [
+                    {
+                        "name": s.name,
+                        "table": s.table,
+                        "keys": list(s.keys),
+                        "columns": s.column_names,
+                    }
+                    for s in spec.streams
+                ],
+            }
+        )
+    _print(
+        data,
+        args.json,
+        lambda d: "\n".join(
+            f"{f['name']}  {f['title']}  streams: {', '.join(s['name'] for s in f['streams'])}"
+            for f in d
+        ),
+    )
+    return 0
+
+
+def cmd_feed_server(args: argparse.Namespace) -> int:
+    from consumption_monitor.sample_server.server import run_cli
+
+    return run_cli(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from consumption_monitor.demo import run_cli
+
+    return run_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cm", description="西区提振消费专项行动监测数据平台")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("migrate", help="create or upgrade the warehouse schema and views")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("run", help="run a feed for one period or a range, without Airflow")
+    p.add_argument("--feed", default="retail_monthly")
+    p.add_argument("--period", help="YYYY-MM")
+    p.add_argument("--from", dest="start", help="first period YYYY-MM")
+    p.add_argument("--to", dest="end", help="last period YYYY-MM")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("snapshot", help="print the indicator snapshot of a period")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("summary", help="periods loaded, rows, validation outcomes")
+    p.add_argument("--feed", default="retail_monthly")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("digest", help="sha256 of every core and mart table (compare warehouses)")
+    p.add_argument(
+        "--exclude-volatile",
+        action="store_true",
+        help="leave out computation timestamps (to compare separately built ones)",
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_digest)
+
+    p = sub.add_parser("quarantine", help="list quarantined rows with their failed checks")
+    p.add_argument("--feed", default="retail_monthly")
+    p.add_argument("--period", help="YYYY-MM")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("feeds", help="list the feed specs")
+    _json_arg(p)
+    p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("feed-server", help="serve the sample statistics feeds over HTTP")
+    from consumption_monitor.sample_server.server import add_cli_arguments as server_args
+
+    server_args(p)
+    p.set_defaults(func=cmd_feed_server)
+
+    p = sub.add_parser("demo", help="start Airflow and the feed server, run every sample period")
+    try:
+        from consumption_monitor.demo import add_cli_arguments as demo_args
+    except ImportError:  # pragma: no cover - demo module missing in a partial checkout
+        demo_args = None
+    if demo_args:
+        demo_args(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The generic feed engine: extract any feed spec for a period into the raw archive, and
+turn archived pages back into record lists per stream.
+
+Extraction is the only step that talks to the source. Validation and loading read the
+archive, so they can run in other processes (or on other workers) and can be repeated
+without calling the source again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consumption_monitor import config
+from consumption_monitor.feeds.archive import Attempt, read_manifest, read_pages
+from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
+from consumption_monitor.feeds.http_source import HttpSource
+from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.periods import Period, last_full_month
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractedBatch:
+    """What extraction hands to the next step: small enough for an Airflow XCom."""
+
+    feed: str
+    period: str
+    batch_id: str
+    content_sha256: str
+    archive_dir: str  # relative to the archive root
+    rows: dict[str, int] = field(default_factory=dict)
+    pages: int = 0
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed,
+            "period": self.period,
+            "batch_id": self.batch_id,
+            "content_sha256": self.content_sha256,
+            "archive_dir": self.archive_dir,
+            "rows": dict(self.rows),
+            "pages": self.pages,
+            "bytes": self.bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExtractedBatch:
+        return cls(**data)
+
+    def path(self, archive_root: Path | None = None) -> Path:
+        return (archive_root or config.archive_dir()) / self.archive_dir
+
+
+def content_digest(records_by_stream: dict[str, list[dict[str, Any]]]) -> str:
+    """A digest of the records alone: page boundaries and envelopes do not change it."""
+    digest = hashlib.sha256()
+    for stream in sorted(records_by_stream):
+        for record in records_by_stream[stream]:
+            line = json.dumps(
+                [stream, record],
+                sort_keys=True,
+                ensure_ascii=False,
+                separators=(",", ":"),
+                default=str,
+            )
+            digest.update(line.encode("utf-8"))
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def make_batch_id(feed: str, period: str, content_sha256: str) -> str:
+    """Deterministic batch id: the same content for the same period is the same batch."""
+    return hashlib.sha256(f"{feed}|{period}|{content_sha256}".encode()).hexdigest()[:20]
+
+
+def check_period_published(feed: FeedSpec, period: str, today=None) -> Period:
+    """Raise PeriodNotPublished for periods the feed's calendar has no release for."""
+    p = Period.parse(period)
+    if p.month not in feed.published_months:
+        following = next((m for m in feed.published_months if m > p.month), None)
+        combined = str(Period(p.year, following)) if following else None
+        raise PeriodNotPublished(
+            f"{feed.title}：{p.year}年{p.month}月数据不单独发布"
+            + (f"，与{combined}合并发布" if combined else ""),
+            combined_with=combined,
+        )
+    if p > last_full_month(today):
+        raise PeriodNotPublished(f"{feed.title}：{period} 尚未结束，不可能已发布")
+    if p < Period.parse(feed.first_period):
+        raise PeriodNotPublished(f"{feed.title}：{period} 早于监测起始期 {feed.first_period}")
+    return p
+
+
+def _check_envelope(feed: FeedSpec, stream_name: str, doc: dict[str, Any], where: str) -> None:
+    stream = feed.stream(stream_name)
+    if stream.unit_field and feed.unit and stream.unit_field in doc:
+        declared = doc.get(stream.unit_field)
+        if declared != feed.unit:
+            raise PayloadError(
+                f"{where}: declared unit {declared!r}, the spec expects {feed.unit!r}"
+            )
+
+
+def extract(
+    feed: FeedSpec,
+    period: str,
+    *,
+    source: HttpSource | None = None,
+    archive_root: Path | None = None,
+) -> ExtractedBatch:
+    """Fetch every stream of ``feed`` for ``period`` into the archive."""
+    check_period_published(feed, period)
+    root = archive_root or config.archive_dir()
+    source = source or HttpSource(config.feed_endpoint(feed.connection_id))
+    attempt = Attempt(root, feed.name, period)
+    records: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for stream in feed.streams:
+            rows: list[dict[str, Any]] = []
+            expected_total = None
+            for page, doc in source.pages(stream, {feed.period_field: period}):
+                attempt.write_page(page)
+                where = f"{feed.name}/{stream.name} {period} page {page.number}"
+                _check_envelope(feed, stream.name, doc, where)
+                if stream.total_field and expected_total is None:
+                    expected_total = doc.get(stream.total_field)
+                rows.extend(doc[stream.records_field])
+            if expected_total is not None and int(expected_total) != len(rows):
+                raise PayloadError(
+                    f"{feed.name}/{stream.name} {period}: the source announced "
+                    f"{expected_total} rows but {len(rows)} arrived (incomplete or truncated)"
+                )
+            records[stream.name] = rows
+    except PeriodNotPublished:
+        attempt.fail("period not published")
+        raise
+    except FeedError as exc:
+        kept = attempt.fail(str(exc))
+        raise type(exc)(f"{exc} [received pages kept in {kept}]") from exc
+    content = content_digest(records)
+    batch_id = make_batch_id(feed.name, period, content)
+    batch_dir = attempt.commit(batch_id, content)
+    pages = read_manifest(batch_dir)["pages"]
+    batch = ExtractedBatch(
+        feed=feed.name,
+        period=period,
+        batch_id=batch_id,
+        content_sha256=content,
+        archive_dir=str(batch_dir.relative_to(root)),
+        rows={name: len(rows) for name, rows in records.items()},
+        pages=len(pages),
+        bytes=sum(p["bytes"] for p in pages),
+    )
+    log.info("extracted %s %s: batch %s, rows %s", feed.name, period, batch_id, batch.rows)
+    return batch
+
+
+def read_records(feed: FeedSpec, batch_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The records of every stream, re-read from the archived pages."""
+    out: dict[str, list[dict[str, Any]]] = {s.name: [] for s in feed.streams}
+    for record, body in read_pages(batch_dir):
+        doc = json.loads(body)
+        out[record.stream].extend(doc[feed.stream(record.stream).records_field])
+    return out

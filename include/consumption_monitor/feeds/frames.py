@@ -1,0 +1,135 @@
+"""Records to typed DataFrames, keeping what could not be typed visible to the checks.
+
+Typing never drops a row. A value that cannot be converted to its declared type becomes
+null in the typed column and the column's name is listed in ``_unparseable`` for that row,
+so a Great Expectations check can quarantine the row with its raw values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec
+
+ROW = "_row"  # 0-based position of the record in the batch's stream
+UNPARSEABLE = "_unparseable"
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def parse_decimal(value: Any) -> float | None:
+    """A JSON number or a plain numeric string; anything else raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("boolean is not a number")
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return float(value)
+    text = str(value).strip().translate(_FULLWIDTH)
+    if not _NUMBER_RE.match(text):
+        raise ValueError(f"{value!r} is not a number")
+    return float(text)
+
+
+def parse_integer(value: Any) -> int:
+    number = parse_decimal(value)
+    if number is None or not float(number).is_integer():
+        raise ValueError(f"{value!r} is not an integer")
+    return int(number)
+
+
+def parse_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "是"}:
+        return True
+    if text in {"false", "0", "no", "否"}:
+        return False
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def parse_date(value: Any) -> str:
+    """ISO dates only (YYYY-MM-DD), kept as text so every database compares them alike."""
+    text = str(value).strip()
+    pd.Timestamp(text)  # raises on nonsense
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+        raise ValueError(f"{value!r} is not an ISO date")
+    return text
+
+
+def parse_string(value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise ValueError("nested value where text was expected")
+    return str(value).strip()
+
+
+PARSERS = {
+    "decimal": parse_decimal,
+    "integer": parse_integer,
+    "boolean": parse_boolean,
+    "date": parse_date,
+    "string": parse_string,
+}
+DTYPES = {
+    "decimal": "float64",
+    "integer": "Int64",
+    "boolean": "boolean",
+    "date": "object",
+    "string": "object",
+}
+
+
+def _typed_column(column: ColumnSpec, raw: list[Any]) -> tuple[list[Any], list[bool]]:
+    parse = PARSERS[column.type]
+    values: list[Any] = []
+    failed: list[bool] = []
+    for value in raw:
+        if _is_missing(value):
+            values.append(None)
+            failed.append(False)
+            continue
+        try:
+            values.append(parse(value))
+            failed.append(False)
+        except (ValueError, TypeError):
+            values.append(None)
+            failed.append(True)
+    return values, failed
+
+
+def to_frame(stream: StreamSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Typed frame of the spec's columns present in the records, plus ``_row`` and
+    ``_unparseable``. Columns absent from every record stay absent (a check reports it)."""
+    present = {key for record in records for key in record}
+    data: dict[str, Any] = {ROW: list(range(len(records)))}
+    problems: list[list[str]] = [[] for _ in records]
+    for column in stream.columns:
+        if column.name not in present:
+            continue
+        raw = [record.get(column.name) for record in records]
+        values, failed = _typed_column(column, raw)
+        for i, bad in enumerate(failed):
+            if bad:
+                problems[i].append(column.name)
+        data[column.name] = pd.array(values, dtype=DTYPES[column.type]) if values else []
+    data[UNPARSEABLE] = [",".join(p) if p else None for p in problems]
+    frame = pd.DataFrame(data)
+    for column in stream.columns:
+        if column.name in frame and column.type in ("string", "date"):
+            frame[column.name] = frame[column.name].astype(object)
+    return frame
+
+
+def raw_values(record: dict[str, Any]) -> str:
+    """The record as received, for the quarantine table."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,155 @@
+"""Feed specs: what a feed is, as data (Singer/Meltano style), loaded from ``specs/*.yaml``.
+
+A feed has a name, a period grain, a source and one or more streams. Each stream declares
+its endpoint, paginator, business keys, columns (type, unit, required) and the derived check
+columns its Great Expectations suite relies on. Everything a new feed needs that is not in
+this file is a spec, a suite under ``expectations/`` and a migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
+
+ColumnType = Literal["string", "decimal", "integer", "date", "boolean"]
+COLUMN_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "boolean")
+
+
+class SpecError(ValueError):
+    """A feed spec that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: ColumnType = "string"
+    required: bool = False
+    unit: str | None = None
+    description: str = ""
+    length: int | None = None  # max length for strings, used by the warehouse DDL
+
+
+@dataclass(frozen=True)
+class PaginatorSpec:
+    """``page``: page/page_size query params and a next-page field; ``cursor``: opaque cursor."""
+
+    kind: Literal["page", "cursor", "none"] = "none"
+    page_param: str = "page"
+    size_param: str = "page_size"
+    page_size: int = 100
+    cursor_param: str = "cursor"
+    next_field: str = "next_page"
+    max_pages: int = 10_000
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    table: str  # base name of the warehouse tables: stg_<table>, core_<table>
+    path: str
+    keys: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
+    paginator: PaginatorSpec = field(default_factory=PaginatorSpec)
+    records_field: str = "data"
+    total_field: str | None = "total"
+    unit_field: str | None = "unit"
+    derive: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def suite_name(self) -> str:
+        return self.table
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    name: str
+    title: str
+    grain: Literal["month"]
+    period_field: str
+    unit: str | None
+    source_kind: Literal["http", "file"]
+    connection_id: str
+    streams: tuple[StreamSpec, ...]
+    release_day: int = 15
+    first_period: str = "2024-01"
+    published_months: tuple[int, ...] = tuple(range(1, 13))
+    description: str = ""
+    measures: tuple[int, ...] = ()
+
+    def stream(self, name: str) -> StreamSpec:
+        for stream in self.streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(f"feed {self.name} has no stream {name!r}")
+
+
+def _column(raw: dict[str, Any], where: str) -> ColumnSpec:
+    col = ColumnSpec(**raw)
+    if col.type not in COLUMN_TYPES:
+        raise SpecError(f"{where}: column {col.name!r} has unknown type {col.type!r}")
+    return col
+
+
+def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
+    where = f"feed {feed}, stream {raw.get('name')}"
+    columns = tuple(_column(c, where) for c in raw.pop("columns"))
+    paginator = PaginatorSpec(**raw.pop("paginator", {}))
+    stream = StreamSpec(
+        columns=columns,
+        paginator=paginator,
+        keys=tuple(raw.pop("keys")),
+        derive=tuple(raw.pop("derive", ())),
+        **raw,
+    )
+    names = set(stream.column_names)
+    missing = [k for k in stream.keys if k not in names]
+    if missing:
+        raise SpecError(f"{where}: keys {missing} are not columns")
+    return stream
+
+
+def parse_feed(raw: dict[str, Any]) -> FeedSpec:
+    raw = dict(raw)
+    source = raw.pop("source")
+    streams = tuple(_stream(dict(s), raw["name"]) for s in raw.pop("streams"))
+    feed = FeedSpec(
+        source_kind=source["kind"],
+        connection_id=source.get("connection", "cm_feed"),
+        streams=streams,
+        published_months=tuple(raw.pop("published_months", range(1, 13))),
+        measures=tuple(raw.pop("measures", ())),
+        **raw,
+    )
+    for stream in feed.streams:
+        if feed.period_field not in stream.column_names:
+            raise SpecError(f"feed {feed.name}: stream {stream.name} lacks {feed.period_field}")
+    return feed
+
+
+@cache
+def load_feed(name: str) -> FeedSpec:
+    path = SPEC_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise SpecError(f"unknown feed {name!r}: no spec at {path}")
+    return parse_feed(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def list_feeds() -> list[str]:
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))

@@ -1,0 +1,173 @@
+"""The steps of a feed run, shared by the Airflow DAGs, the CLI and the tests.
+
+Each step takes small, serialisable arguments and returns a small dict, so an Airflow task
+is a thin wrapper and XComs stay tiny: the data itself travels through the raw archive and
+the warehouse, never through XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from consumption_monitor import config
+from consumption_monitor.feeds.archive import read_manifest
+from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
+from consumption_monitor.feeds.frames import to_frame
+from consumption_monitor.feeds.http_source import HttpSource
+from consumption_monitor.feeds.spec import FeedSpec, load_feed
+from consumption_monitor.periods import Period
+from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.loader import (
+    LoadRefused,
+    RunContext,
+    current_frame,
+    load_batch,
+    now,
+    record_run,
+    record_validation,
+    register_batch,
+)
+from consumption_monitor.warehouse.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+class BatchRejected(RuntimeError):
+    """Validation rejected the batch: nothing was loaded. The message says why."""
+
+
+def _feed(feed: str | FeedSpec) -> FeedSpec:
+    return feed if isinstance(feed, FeedSpec) else load_feed(feed)
+
+
+def extract_step(
+    feed: str | FeedSpec,
+    period: str,
+    *,
+    url: str | None = None,
+    source: HttpSource | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Fetch into the archive and register the batch and its raw pages."""
+    spec = _feed(feed)
+    started = now()
+    engine = engine_for(config.warehouse_url(url))
+    upgrade(engine=engine)
+    try:
+        batch = extract(spec, period, source=source, archive_root=archive_root)
+    except Exception as exc:
+        with engine.begin() as conn:
+            record_run(
+                conn,
+                feed=spec.name,
+                period=period,
+                step="extract",
+                outcome="failed",
+                message=str(exc)[:4000],
+                started_at=started,
+                run=run,
+            )
+        raise
+    pages = read_manifest(batch.path(archive_root))["pages"]
+    revision = register_batch(engine, batch, pages, started_at=started, run=run)
+    return {**batch.to_dict(), "revision": revision}
+
+
+def _frames(spec: FeedSpec, batch: ExtractedBatch, archive_root: Path | None):
+    records = read_records(spec, batch.path(archive_root))
+    frames = {s.name: to_frame(s, records[s.name]) for s in spec.streams}
+    return records, frames
+
+
+def validate_step(
+    feed: str | FeedSpec,
+    batch_ref: dict[str, Any],
+    *,
+    url: str | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Run the suites; store results and quarantine; raise BatchRejected on a reject."""
+    from consumption_monitor.validation.runner import validate_batch
+
+    spec = _feed(feed)
+    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
+    started = now()
+    engine = engine_for(config.warehouse_url(url))
+    records, frames = _frames(spec, batch, archive_root)
+    previous_period = str(Period.parse(batch.period).shift(-1))
+    previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
+    report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
+    run_id = record_validation(engine, report, records, started_at=started, run=run)
+    summary = {**report.summary(), "validation_run_id": run_id}
+    if report.rejected:
+        reasons = "; ".join(
+            f"{o.stream}: {o.description} ({o.label()}, 不符 {o.unexpected_count}"
+            f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
+            for o in report.failures("critical")
+        )
+        raise BatchRejected(
+            f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库：{reasons}"
+        )
+    return summary
+
+
+def load_step(
+    feed: str | FeedSpec,
+    batch_ref: dict[str, Any],
+    *,
+    url: str | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Load a validated batch as the current version of its period."""
+    from sqlalchemy import select
+
+    from consumption_monitor.warehouse import schema
+
+    spec = _feed(feed)
+    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
+    engine = engine_for(config.warehouse_url(url))
+    _, frames = _frames(spec, batch, archive_root)
+    q = schema.audit_quarantine
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(q.c.stream, q.c.row_number).where(q.c.batch_id == batch.batch_id)
+        ).fetchall()
+    quarantine: dict[str, dict[int, list[str]]] = {}
+    for stream, row in held:
+        quarantine.setdefault(stream, {})[row] = []
+    try:
+        result = load_batch(engine, spec, batch.period, batch.batch_id, frames, quarantine, run=run)
+    except LoadRefused:
+        raise
+    return result.to_dict()
+
+
+def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:
+    from consumption_monitor.snapshots import compute_retail
+
+    spec = _feed(feed)
+    engine = engine_for(config.warehouse_url(url))
+    if spec.name != "retail_monthly":
+        return {"period": period, "kpis": [], "added": []}
+    return compute_retail(engine, period)
+
+
+def run_period(
+    feed: str | FeedSpec,
+    period: str,
+    *,
+    url: str | None = None,
+    source: HttpSource | None = None,
+    archive_root: Path | None = None,
+) -> dict[str, Any]:
+    """extract → validate → load → snapshot for one period, outside Airflow."""
+    batch = extract_step(feed, period, url=url, source=source, archive_root=archive_root)
+    validation = validate_step(feed, batch, url=url, archive_root=archive_root)
+    load = load_step(feed, batch, url=url, archive_root=archive_root)
+    snap = snapshot_step(feed, period, url=url)
+    return {"batch": batch, "validation": validation, "load": load, "snapshot": snap}

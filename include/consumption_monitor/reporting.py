@@ -1,0 +1,111 @@
+"""Read-only summaries of the warehouse for operators: the demo summary, table digests.
+
+Table digests hash every row of a table in key order with a canonical text form, so two
+warehouses (or one before and after a rerun) can be compared table by table, across
+SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select, text
+
+from consumption_monitor.warehouse import schema
+
+VOLATILE_COLUMNS = {"computed_at"}  # differ between two warehouses built at other times
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float | Decimal):
+        return format(float(value), ".6f")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def table_digest(
+    engine: Engine, table_name: str, *, exclude: set[str] | None = None
+) -> dict[str, Any]:
+    """sha256 over the table's rows in a total order (every column sorted on)."""
+    exclude = exclude or set()
+    with engine.connect() as conn:
+        columns = [
+            c["name"] for c in inspect(conn).get_columns(table_name) if c["name"] not in exclude
+        ]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        rows = conn.execute(text(f'select {quoted} from "{table_name}" order by {quoted}'))
+        digest = hashlib.sha256()
+        count = 0
+        for row in rows:
+            digest.update(
+                json.dumps([_canonical(v) for v in row], ensure_ascii=False, default=str).encode()
+            )
+            count += 1
+    return {"table": table_name, "rows": count, "sha256": digest.hexdigest()}
+
+
+def analytic_tables(engine: Engine) -> list[str]:
+    """Core tables, mart tables and mart views: what analysts read."""
+    insp = inspect(engine)
+    names = insp.get_table_names() + insp.get_view_names()
+    return sorted(n for n in names if n.startswith(("core_", "mart_")))
+
+
+def warehouse_digest(engine: Engine, *, exclude_volatile: bool = False) -> dict[str, dict]:
+    exclude = VOLATILE_COLUMNS if exclude_volatile else set()
+    return {name: table_digest(engine, name, exclude=exclude) for name in analytic_tables(engine)}
+
+
+def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]:
+    """Periods loaded, rows, validation outcomes and the latest snapshot of a feed."""
+    b = schema.audit_load_batch
+    with engine.connect() as conn:
+        batches = conn.execute(
+            select(
+                b.c.period,
+                b.c.batch_id,
+                b.c.revision,
+                b.c.verdict,
+                b.c.rows_loaded,
+                b.c.rows_quarantined,
+            )
+            .where(b.c.feed == feed, b.c.is_current)
+            .order_by(b.c.period)
+        ).fetchall()
+        rejected = conn.execute(
+            select(b.c.period, b.c.batch_id).where(b.c.feed == feed, b.c.status == "rejected")
+        ).fetchall()
+        snapshot = (
+            conn.execute(
+                text(
+                    "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
+                    "yoy_ytd_pct, validation_state, computed_at "
+                    "from mart_indicator_snapshot_latest where period = (select max(period) from mart_indicator_snapshot_latest) "
+                    "order by kpi_id desc"
+                )
+            )
+            .mappings()
+            .fetchall()
+        )
+    verdicts: dict[str, int] = {}
+    for row in batches:
+        verdicts[row.verdict or "unknown"] = verdicts.get(row.verdict or "unknown", 0) + 1
+    return {
+        "feed": feed,
+        "periods_loaded": len(batches),
+        "first_period": batches[0].period if batches else None,
+        "last_period": batches[-1].period if batches else None,
+        "rows_loaded": sum(r.rows_loaded or 0 for r in batches),
+        "rows_quarantined": sum(r.rows_quarantined or 0 for r in batches),
+        "verdicts": verdicts,
+        "revised_periods": sorted(r.period for r in batches if r.revision > 1),
+        "rejected_batches": [{"period": r.period, "batch_id": r.batch_id} for r in rejected],
+        "latest_snapshot": [
+            {k: (_canonical(v) if k == "computed_at" else v) for k, v in dict(r).items()}
+            for r in snapshot
+        ],
+    }

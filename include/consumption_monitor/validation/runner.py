@@ -1,0 +1,208 @@
+"""Run a feed's suites on a batch and decide what happens to it.
+
+Severity policy, one rule for every feed:
+- a ``critical`` expectation that fails (after its ``mostly`` allowance) rejects the batch:
+  nothing of it loads;
+- rows that fail a ``critical`` row-level expectation are quarantined with the failed
+  expectations and their raw values, whether or not the batch loads;
+- a ``warning`` that fails is recorded and the batch loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from consumption_monitor.feeds.frames import ROW
+from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.validation import derivations
+from consumption_monitor.validation.suites import build_suite, read_suite
+
+log = logging.getLogger(__name__)
+SAMPLE_SIZE = 10
+
+
+@dataclass
+class Outcome:
+    """One expectation's result on one stream."""
+
+    stream: str
+    suite: str
+    index: int
+    expectation_type: str
+    column: str | None
+    severity: str
+    description: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample: list[Any]
+    kwargs: dict[str, Any]
+    unexpected_rows: list[int] = field(default_factory=list)
+    exception: str | None = None
+
+    @property
+    def row_level(self) -> bool:
+        return bool(self.unexpected_rows) or self.unexpected_count is not None
+
+    def label(self) -> str:
+        col = f"[{self.column}]" if self.column else ""
+        return f"{self.expectation_type}{col}"
+
+
+@dataclass
+class ValidationReport:
+    feed: str
+    period: str
+    batch_id: str
+    outcomes: list[Outcome]
+    # stream -> row number -> labels of the critical expectations the row failed
+    quarantine: dict[str, dict[int, list[str]]]
+    rows: dict[str, int]
+
+    @property
+    def rejected(self) -> bool:
+        return any(o.severity == "critical" and not o.success for o in self.outcomes)
+
+    @property
+    def verdict(self) -> str:
+        if self.rejected:
+            return "rejected"
+        if any(not o.success for o in self.outcomes):
+            return "warning"
+        return "passed"
+
+    def failures(self, severity: str | None = None) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and severity in (None, o.severity)]
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(len(rows) for rows in self.quarantine.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed,
+            "period": self.period,
+            "batch_id": self.batch_id,
+            "verdict": self.verdict,
+            "rows": dict(self.rows),
+            "quarantined": {s: len(r) for s, r in self.quarantine.items()},
+            "evaluated": len(self.outcomes),
+            "failed_critical": [f"{o.stream}:{o.label()}" for o in self.failures("critical")],
+            "failed_warning": [f"{o.stream}:{o.label()}" for o in self.failures("warning")],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(
+        json.dumps(
+            value, default=lambda v: v.item() if hasattr(v, "item") else str(v), ensure_ascii=False
+        )
+    )
+
+
+def _outcome(stream: str, suite: str, result: dict[str, Any]) -> Outcome:
+    cfg = result["expectation_config"]
+    kwargs = {k: v for k, v in cfg["kwargs"].items() if k != "batch_id"}
+    res = result.get("result") or {}
+    exc = result.get("exception_info") or {}
+    message = exc.get("exception_message") if isinstance(exc, dict) else None
+    if not message and isinstance(exc, dict):
+        nested = [v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
+        message = next((m for m in nested if m), None)
+    column = kwargs.get("column") or (
+        "+".join(kwargs["column_list"]) if "column_list" in kwargs else None
+    )
+    if column is None and "column_A" in kwargs:
+        column = f"{kwargs['column_A']},{kwargs['column_B']}"
+    meta = cfg.get("meta") or {}
+    return Outcome(
+        stream=stream,
+        suite=suite,
+        index=int(meta.get("index", -1)),
+        expectation_type=cfg["type"],
+        column=column,
+        severity=str(cfg.get("severity") or "critical"),
+        description=str(meta.get("description", "")),
+        success=bool(result["success"]),
+        element_count=res.get("element_count"),
+        unexpected_count=res.get("unexpected_count"),
+        unexpected_percent=res.get("unexpected_percent"),
+        sample=_jsonable(res.get("partial_unexpected_list", [])[:SAMPLE_SIZE]),
+        kwargs=_jsonable(kwargs),
+        unexpected_rows=[int(i) for i in res.get("unexpected_index_list") or []],
+        exception=message,
+    )
+
+
+def _run_suite(
+    frame: pd.DataFrame, suite_doc: dict[str, Any], params: dict[str, Any]
+) -> list[dict]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm in task logs
+    asset = context.data_sources.add_pandas("batch").add_dataframe_asset(suite_doc["name"])
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    result = batch.validate(
+        build_suite(suite_doc),
+        result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE},
+        expectation_parameters=params,
+    )
+    return result.to_json_dict()["results"]
+
+
+def validate_batch(
+    feed: FeedSpec,
+    period: str,
+    batch_id: str,
+    frames: dict[str, pd.DataFrame],
+    previous: dict[str, pd.DataFrame] | None = None,
+) -> ValidationReport:
+    """Derive check columns, run each stream's suite, apply the severity policy."""
+    ctx = derivations.DeriveContext(
+        period=period,
+        frames=frames,
+        previous=previous or {},
+        keys={s.name: s.keys for s in feed.streams},
+    )
+    outcomes: list[Outcome] = []
+    quarantine: dict[str, dict[int, list[str]]] = {}
+    for stream in feed.streams:
+        frame = frames[stream.name].reset_index(drop=True)  # GX reports positions
+        frame = derivations.apply(stream.derive, frame, stream.name, ctx)
+        suite_doc = read_suite(stream.suite_name)
+        results = _run_suite(frame, suite_doc, {"expected_periods": [period]})
+        stream_outcomes = sorted(
+            (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
+        )
+        outcomes.extend(stream_outcomes)
+        rows: dict[int, list[str]] = {}
+        for outcome in stream_outcomes:
+            if outcome.severity != "critical":
+                continue
+            for position in outcome.unexpected_rows:
+                rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
+        quarantine[stream.name] = dict(sorted(rows.items()))
+    report = ValidationReport(
+        feed=feed.name,
+        period=period,
+        batch_id=batch_id,
+        outcomes=outcomes,
+        quarantine=quarantine,
+        rows={name: len(frame) for name, frame in frames.items()},
+    )
+    log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
+    return report

@@ -1,0 +1,385 @@
+"""Atomic, idempotent loads per (feed, period).
+
+A batch's id is derived from its content, so loading the same data twice is the same batch.
+One transaction per load: register the batch's staging rows (once), make it the current
+version of its period (superseding the previous one, which stays in staging and in the audit
+trail), and rebuild the period's core rows from staging. Rerunning any period, or a
+backfill in any order, therefore ends with the same core and mart tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text, update
+
+from consumption_monitor.feeds.engine import ExtractedBatch
+from consumption_monitor.feeds.frames import ROW
+from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.validation.runner import ValidationReport
+from consumption_monitor.warehouse import schema
+from consumption_monitor.warehouse.bulk import write_rows
+
+log = logging.getLogger(__name__)
+
+
+class LoadRefused(RuntimeError):
+    """The batch may not be loaded (rejected by validation, or unknown)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who is running a step: Airflow identifiers when there are some."""
+
+    dag_id: str | None = None
+    dag_run_id: str | None = None
+    task_id: str | None = None
+    try_number: int | None = None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    feed: str
+    period: str
+    batch_id: str
+    outcome: str  # loaded | unchanged
+    rows: dict[str, int]
+    superseded: str | None
+    revision: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def lock_period(conn: Connection, feed: str, period: str) -> None:
+    """Serialise writers of one (feed, period). SQLite already holds its write lock."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"{feed}|{period}".encode())
+        conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def record_run(
+    conn: Connection,
+    *,
+    feed: str,
+    period: str,
+    step: str,
+    outcome: str,
+    started_at: datetime,
+    batch_id: str | None = None,
+    message: str | None = None,
+    run: RunContext | None = None,
+) -> str:
+    run = run or RunContext()
+    run_id = uuid.uuid4().hex
+    conn.execute(
+        insert(schema.audit_load_run).values(
+            run_id=run_id,
+            feed=feed,
+            period=period,
+            step=step,
+            batch_id=batch_id,
+            outcome=outcome,
+            message=message,
+            started_at=started_at,
+            finished_at=now(),
+            dag_id=run.dag_id,
+            dag_run_id=run.dag_run_id,
+            task_id=run.task_id,
+            try_number=run.try_number,
+        )
+    )
+    return run_id
+
+
+def register_batch(
+    engine: Engine,
+    batch: ExtractedBatch,
+    pages: list[dict[str, Any]],
+    *,
+    started_at: datetime,
+    run: RunContext | None = None,
+) -> int:
+    """Record an extracted batch and its raw pages (once per content); returns its revision."""
+    with engine.begin() as conn:
+        lock_period(conn, batch.feed, batch.period)
+        existing = conn.execute(
+            select(schema.audit_load_batch.c.revision).where(
+                schema.audit_load_batch.c.batch_id == batch.batch_id
+            )
+        ).scalar()
+        if existing is None:
+            revision = 1 + (
+                conn.execute(
+                    select(func.count()).where(
+                        and_(
+                            schema.audit_load_batch.c.feed == batch.feed,
+                            schema.audit_load_batch.c.period == batch.period,
+                        )
+                    )
+                ).scalar()
+                or 0
+            )
+            conn.execute(
+                insert(schema.audit_load_batch).values(
+                    batch_id=batch.batch_id,
+                    feed=batch.feed,
+                    period=batch.period,
+                    revision=revision,
+                    content_sha256=batch.content_sha256,
+                    archive_dir=batch.archive_dir,
+                    status="extracted",
+                    is_current=False,
+                    rows_received=sum(batch.rows.values()),
+                    first_seen_at=now(),
+                )
+            )
+            conn.execute(
+                insert(schema.raw_payload),
+                [
+                    {
+                        "batch_id": batch.batch_id,
+                        "stream": p["stream"],
+                        "page_no": p["number"],
+                        "feed": batch.feed,
+                        "period": batch.period,
+                        "archive_path": f"{batch.archive_dir}/{p['file']}",
+                        "sha256": p["sha256"],
+                        "bytes": p["bytes"],
+                        "url": p["url"],
+                        "params": json.dumps(p["params"], ensure_ascii=False),
+                        "http_status": p["status"],
+                        "received_at": datetime.fromisoformat(p["received_at"]),
+                    }
+                    for p in pages
+                ],
+            )
+        else:
+            revision = existing
+        record_run(
+            conn,
+            feed=batch.feed,
+            period=batch.period,
+            step="extract",
+            outcome="extracted" if existing is None else "unchanged",
+            batch_id=batch.batch_id,
+            started_at=started_at,
+            run=run,
+            message=f"rows {batch.rows}, {batch.pages} pages, {batch.bytes} bytes",
+        )
+    return revision
+
+
+def record_validation(
+    engine: Engine,
+    report: ValidationReport,
+    records: dict[str, list[dict]],
+    *,
+    started_at: datetime,
+    run: RunContext | None = None,
+) -> str:
+    """Store every expectation's result and the quarantined rows of a validation run."""
+    at = now()
+    with engine.begin() as conn:
+        lock_period(conn, report.feed, report.period)
+        run_id = record_run(
+            conn,
+            feed=report.feed,
+            period=report.period,
+            step="validate",
+            outcome=report.verdict,
+            batch_id=report.batch_id,
+            started_at=started_at,
+            run=run,
+            message=json.dumps(report.summary(), ensure_ascii=False),
+        )
+        conn.execute(
+            insert(schema.audit_validation_result),
+            [
+                {
+                    "run_id": run_id,
+                    "batch_id": report.batch_id,
+                    "feed": report.feed,
+                    "period": report.period,
+                    "stream": o.stream,
+                    "suite": o.suite,
+                    "expectation_index": o.index,
+                    "expectation_type": o.expectation_type,
+                    "column_name": o.column,
+                    "severity": o.severity,
+                    "description": o.description,
+                    "success": o.success,
+                    "element_count": o.element_count,
+                    "unexpected_count": o.unexpected_count,
+                    "unexpected_percent": o.unexpected_percent,
+                    "sample": json.dumps(o.sample, ensure_ascii=False),
+                    "kwargs": json.dumps(o.kwargs, ensure_ascii=False),
+                    "exception": o.exception,
+                    "validated_at": at,
+                }
+                for o in report.outcomes
+            ],
+        )
+        # Quarantine is a function of the content: replace the batch's rows, never add twice.
+        conn.execute(
+            delete(schema.audit_quarantine).where(
+                schema.audit_quarantine.c.batch_id == report.batch_id
+            )
+        )
+        quarantine_rows = [
+            {
+                "batch_id": report.batch_id,
+                "stream": stream,
+                "row_number": row,
+                "feed": report.feed,
+                "period": report.period,
+                "failed_expectations": json.dumps(labels, ensure_ascii=False),
+                "raw_values": json.dumps(
+                    records[stream][row], ensure_ascii=False, sort_keys=True, default=str
+                ),
+                "quarantined_at": at,
+            }
+            for stream, rows in report.quarantine.items()
+            for row, labels in rows.items()
+        ]
+        if quarantine_rows:
+            conn.execute(insert(schema.audit_quarantine), quarantine_rows)
+        batch = schema.audit_load_batch
+        values: dict[str, Any] = {
+            "verdict": report.verdict,
+            "rows_quarantined": report.quarantined_rows,
+        }
+        status = conn.execute(
+            select(batch.c.status).where(batch.c.batch_id == report.batch_id)
+        ).scalar()
+        if status in (None, "extracted", "validated", "rejected"):
+            values["status"] = "rejected" if report.rejected else "validated"
+        conn.execute(update(batch).where(batch.c.batch_id == report.batch_id).values(**values))
+    return run_id
+
+
+def _staging_rows(
+    stream: StreamSpec, frame: pd.DataFrame, batch_id: str, quarantined: set[int]
+) -> tuple[list[str], list[tuple]]:
+    keep = frame[~frame[ROW].isin(quarantined)] if quarantined else frame
+    names = [c for c in stream.column_names if c in keep.columns]
+    values = keep[names].astype(object).where(keep[names].notna(), None)
+    rows = [(batch_id, *row) for row in values.itertuples(index=False, name=None)]
+    return ["batch_id", *names], rows
+
+
+def load_batch(
+    engine: Engine,
+    feed: FeedSpec,
+    period: str,
+    batch_id: str,
+    frames: dict[str, pd.DataFrame],
+    quarantine: dict[str, dict[int, list[str]]],
+    *,
+    started_at: datetime | None = None,
+    run: RunContext | None = None,
+) -> LoadResult:
+    """Make ``batch_id`` the current version of (feed, period), atomically."""
+    started_at = started_at or now()
+    batch = schema.audit_load_batch
+    with engine.begin() as conn:
+        lock_period(conn, feed.name, period)
+        row = conn.execute(
+            select(batch.c.status, batch.c.verdict, batch.c.revision).where(
+                batch.c.batch_id == batch_id
+            )
+        ).first()
+        if row is None:
+            raise LoadRefused(f"{feed.name} {period}: batch {batch_id} was never extracted")
+        if row.verdict is None or row.verdict == "rejected":
+            raise LoadRefused(
+                f"{feed.name} {period}: batch {batch_id} is "
+                f"{'rejected by validation' if row.verdict else 'not validated'}; nothing loaded"
+            )
+        counts: dict[str, int] = {}
+        for stream in feed.streams:
+            stg, core = schema.staging(stream), schema.core(stream)
+            staged = conn.execute(
+                select(func.count()).select_from(stg).where(stg.c.batch_id == batch_id)
+            ).scalar()
+            if not staged:
+                columns, rows = _staging_rows(
+                    stream, frames[stream.name], batch_id, set(quarantine.get(stream.name, {}))
+                )
+                write_rows(conn, stg, columns, rows)
+            conn.execute(delete(core).where(core.c[feed.period_field] == period))
+            names = stream.column_names
+            copied = conn.execute(
+                insert(core).from_select(
+                    [*names, "batch_id"],
+                    select(*[stg.c[n] for n in names], stg.c.batch_id).where(
+                        stg.c.batch_id == batch_id
+                    ),
+                )
+            )
+            counts[stream.name] = copied.rowcount
+        previous = conn.execute(
+            select(batch.c.batch_id).where(
+                and_(batch.c.feed == feed.name, batch.c.period == period, batch.c.is_current)
+            )
+        ).scalar()
+        superseded = None
+        if previous != batch_id:
+            at = now()
+            if previous is not None:
+                conn.execute(
+                    update(batch)
+                    .where(batch.c.batch_id == previous)
+                    .values(
+                        is_current=False,
+                        status="superseded",
+                        superseded_at=at,
+                        superseded_by=batch_id,
+                    )
+                )
+                superseded = previous
+            conn.execute(
+                update(batch)
+                .where(batch.c.batch_id == batch_id)
+                .values(
+                    is_current=True,
+                    status="loaded",
+                    loaded_at=at,
+                    superseded_at=None,
+                    superseded_by=None,
+                    rows_loaded=sum(counts.values()),
+                )
+            )
+        outcome = "loaded" if previous != batch_id else "unchanged"
+        record_run(
+            conn,
+            feed=feed.name,
+            period=period,
+            step="load",
+            outcome=outcome,
+            batch_id=batch_id,
+            started_at=started_at,
+            run=run,
+            message=f"rows {counts}" + (f", superseded {superseded}" if superseded else ""),
+        )
+    log.info("load %s %s batch %s: %s %s", feed.name, period, batch_id, outcome, counts)
+    return LoadResult(feed.name, period, batch_id, outcome, counts, superseded, row.revision)
+
+
+def current_frame(engine: Engine, stream: StreamSpec, period: str) -> pd.DataFrame:
+    """The current core rows of a period (empty when it was never loaded)."""
+    core = schema.core(stream)
+    with engine.connect() as conn:
+        result = conn.execute(select(core).where(core.c.period == period))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -1,0 +1,230 @@
+"""Table definitions. Feed tables are derived from the feed specs, so a new stream's
+``stg_``/``core_`` tables follow its declared columns and keys; Alembic migrations freeze
+them (``tests/test_migrations.py`` checks that the migrated schema equals this metadata)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeEngine
+
+from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec, list_feeds, load_feed
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+BATCH_ID = 20  # hex characters of a batch id
+
+
+def column_type(col: ColumnSpec) -> TypeEngine:
+    if col.type == "decimal":
+        return Numeric(18, 4, asdecimal=False)
+    if col.type == "integer":
+        return Integer()
+    if col.type == "boolean":
+        return Boolean()
+    if col.type == "date":
+        return String(10)
+    return String(col.length or 255)
+
+
+def _feed_columns(stream: StreamSpec) -> list[Column]:
+    return [
+        Column(
+            c.name,
+            column_type(c),
+            primary_key=c.name in stream.keys,
+            nullable=c.name not in stream.keys,
+            comment=c.description or None,
+        )
+        for c in stream.columns
+    ]
+
+
+def stream_tables(stream: StreamSpec) -> tuple[Table, Table]:
+    """``stg_<table>``: every accepted batch; ``core_<table>``: the current version."""
+    stg = Table(
+        f"stg_{stream.table}",
+        metadata,
+        Column("batch_id", String(BATCH_ID), primary_key=True),
+        *_feed_columns(stream),
+        comment=f"staging: typed rows of every accepted batch — {stream.description}",
+    )
+    core = Table(
+        f"core_{stream.table}",
+        metadata,
+        *_feed_columns(stream),
+        Column("batch_id", String(BATCH_ID), nullable=False),
+        comment=f"core: current version per period — {stream.description}",
+    )
+    return stg, core
+
+
+raw_payload = Table(
+    "raw_payload",
+    metadata,
+    Column("batch_id", String(BATCH_ID), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("page_no", Integer, primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("archive_path", Text, nullable=False, comment="relative to the archive root"),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("url", Text, comment="without credentials"),
+    Column("params", Text),
+    Column("http_status", Integer),
+    Column("received_at", DateTime(timezone=True)),
+    comment="raw: every archived page of every batch, with its checksum",
+)
+
+audit_load_batch = Table(
+    "audit_load_batch",
+    metadata,
+    Column("batch_id", String(BATCH_ID), primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("revision", Integer, nullable=False, comment="1 for the first version of a period"),
+    Column("content_sha256", String(64), nullable=False),
+    Column("archive_dir", Text, nullable=False),
+    Column(
+        "status", String(16), nullable=False, comment="validated | rejected | loaded | superseded"
+    ),
+    Column("is_current", Boolean, nullable=False, server_default=text("false")),
+    Column("verdict", String(16), comment="passed | warning | rejected"),
+    Column("rows_received", Integer),
+    Column("rows_loaded", Integer),
+    Column("rows_quarantined", Integer),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("loaded_at", DateTime(timezone=True)),
+    Column("superseded_at", DateTime(timezone=True)),
+    Column("superseded_by", String(BATCH_ID)),
+    Index("ix_audit_load_batch_feed_period", "feed", "period"),
+    Index(
+        "uq_audit_load_batch_current",
+        "feed",
+        "period",
+        unique=True,
+        sqlite_where=text("is_current"),
+        postgresql_where=text("is_current"),
+    ),
+    comment="audit: one row per distinct batch (content) of a (feed, period)",
+)
+
+audit_load_run = Table(
+    "audit_load_run",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("step", String(16), nullable=False, comment="extract | validate | load"),
+    Column("batch_id", String(BATCH_ID)),
+    Column("outcome", String(16), nullable=False),
+    Column("message", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("dag_id", String(250)),
+    Column("dag_run_id", String(250)),
+    Column("task_id", String(250)),
+    Column("try_number", Integer),
+    Index("ix_audit_load_run_feed_period", "feed", "period"),
+    comment="audit: every attempt of every step, including failures",
+)
+
+audit_validation_result = Table(
+    "audit_validation_result",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False),
+    Column("batch_id", String(BATCH_ID), nullable=False),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("suite", String(128), nullable=False),
+    Column("expectation_index", Integer, nullable=False),
+    Column("expectation_type", String(128), nullable=False),
+    Column("column_name", String(255)),
+    Column("severity", String(16), nullable=False),
+    Column("description", Text),
+    Column("success", Boolean, nullable=False),
+    Column("element_count", Integer),
+    Column("unexpected_count", Integer),
+    Column("unexpected_percent", Float),
+    Column("sample", Text, comment="JSON list of up to 10 unexpected values"),
+    Column("kwargs", Text, comment="JSON expectation arguments"),
+    Column("exception", Text),
+    Column("validated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_validation_result_batch", "batch_id"),
+    Index("ix_audit_validation_result_feed_period", "feed", "period"),
+    comment="audit: every expectation of every validation run",
+)
+
+audit_quarantine = Table(
+    "audit_quarantine",
+    metadata,
+    Column("batch_id", String(BATCH_ID), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("row_number", Integer, primary_key=True, comment="0-based position in the batch"),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("failed_expectations", Text, nullable=False, comment="JSON list"),
+    Column("raw_values", Text, nullable=False, comment="JSON object as received"),
+    Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_quarantine_feed_period", "feed", "period"),
+    comment="audit: rows held back by critical row-level checks, with their raw values",
+)
+
+mart_indicator_snapshot = Table(
+    "mart_indicator_snapshot",
+    metadata,
+    Column("snapshot_id", String(24), primary_key=True),
+    Column("kpi_id", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("measure_no", Integer),
+    Column("name", String(128), nullable=False),
+    Column("unit", String(16)),
+    Column("actual_month", Numeric(18, 4, asdecimal=False)),
+    Column("actual_ytd", Numeric(18, 4, asdecimal=False)),
+    Column("yoy_month_pct", Numeric(9, 2, asdecimal=False)),
+    Column("yoy_ytd_pct", Numeric(9, 2, asdecimal=False)),
+    Column("yoy_basis", String(16), comment="published | computed"),
+    Column("target_value", Numeric(18, 4, asdecimal=False)),
+    Column("target_comparator", String(2)),
+    Column("expected_to_date", Numeric(18, 4, asdecimal=False)),
+    Column("completion_ratio", Numeric(9, 4, asdecimal=False)),
+    Column("status", String(16)),
+    Column("source_batches", Text, nullable=False, comment="batch ids the values came from"),
+    Column("validation_state", String(16), comment="worst verdict of the source batches"),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_mart_indicator_snapshot_kpi_period", "kpi_id", "period"),
+    comment="mart: immutable indicator snapshots; a revision adds a row",
+)
+
+FEED_TABLES: dict[str, tuple[Table, Table]] = {}
+for _feed in list_feeds():
+    for _stream in load_feed(_feed).streams:
+        FEED_TABLES[_stream.table] = stream_tables(_stream)
+
+
+def staging(stream: StreamSpec) -> Table:
+    return FEED_TABLES[stream.table][0]
+
+
+def core(stream: StreamSpec) -> Table:
+    return FEED_TABLES[stream.table][1]
