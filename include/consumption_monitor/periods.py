@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -76,3 +77,14 @@ def period_range(start: str | Period, end: str | Period) -> list[Period]:
 def published_periods(start: str | Period, end: str | Period) -> list[Period]:
     """The periods with a release of their own in ``[start, end]`` (no Januaries)."""
     return [p for p in period_range(start, end) if p.is_published_alone]
+
+
+def period_of_interval_start(start: datetime, tz: str = "Asia/Shanghai") -> Period:
+    """The statistical period of a DAG run: the calendar month its data interval starts in.
+
+    Feed DAGs use a monthly interval that starts on the release day (e.g. the 15th), so the
+    run fires after the release lag; the month of the interval start, in the bureau's time
+    zone, is the period the run loads. Never derived from "now".
+    """
+    local = start.astimezone(ZoneInfo(tz)) if start.tzinfo else start
+    return Period(local.year, local.month)

@@ -114,7 +114,12 @@ class HttpSource:
                     timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
                 )
                 body = response.content  # raises ChunkedEncodingError on a truncated body
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,  # body cut short (truncated)
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
             else:
                 page = Page(

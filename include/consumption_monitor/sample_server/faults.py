@@ -1,7 +1,7 @@
 """Fault injection for the sample feed server.
 
 Real feeds fail in ways the pipeline must survive: server errors, throttling, slow and cut
-off responses, defective rows and silent revisions. A :class:`FaultPlan` is an ordered list
+off responses, defective rows, missing columns and silent revisions. A :class:`FaultPlan` is an ordered list
 of :class:`FaultRule` objects; the server asks the plan which rules apply to each request.
 
 A rule is written as a flat dict (the JSON body of ``POST /_control/faults``)::
@@ -14,7 +14,7 @@ or as a CLI spec ``kind[:key=value,...]``, e.g. ``http_500:times=2`` or
 joined with ``+``). A spec starting with ``{`` is read as the JSON form.
 
 ``times`` counts down per request the rule takes effect on; ``-1`` means always. The
-data-state kinds (``bad_rows``, ``revision``) default to ``-1`` because they describe what
+data-state kinds (``bad_rows``, ``revision``, ``drop_column``) default to ``-1`` because they describe what
 the source holds, and a batch must look the same on every page; the transport kinds
 default to ``1``.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate")
-DATA_KINDS = ("bad_rows", "revision")
+DATA_KINDS = ("bad_rows", "revision", "drop_column")
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
@@ -48,6 +48,7 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "truncate": {},
     "bad_rows": {"which": list(DEFECTS)},
     "revision": {"revision": 1},
+    "drop_column": {"column": "value_ytd"},
 }
 _RULE_KEYS = ("kind", "path", "period", "times")
 
@@ -99,6 +100,8 @@ def _normalise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         out["which"] = [name for name in DEFECTS if name in which]
     elif kind == "revision":
         out["revision"] = _as_int("revision", out["revision"], 0)
+    elif kind == "drop_column" and not isinstance(out["column"], str):
+        raise FaultError("column must be a field name")
     return out
 
 
@@ -194,6 +197,7 @@ class Applied:
     truncate: bool = False
     revision: int | None = None
     defects: list[str] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
 
     @property
     def kinds(self) -> list[str]:
@@ -208,6 +212,8 @@ class Applied:
             out.append("revision")
         if self.defects:
             out.append("bad_rows")
+        if self.dropped_columns:
+            out.append("drop_column")
         return out
 
 
@@ -301,6 +307,8 @@ class FaultPlan:
                     continue
                 if rule.kind == "revision":
                     applied.revision = int(rule.params["revision"])
+                elif rule.kind == "drop_column":
+                    applied.dropped_columns.append(rule.params["column"])
                 elif defects_apply:
                     chosen.update(rule.params["which"])
                 else:

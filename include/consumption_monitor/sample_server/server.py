@@ -99,6 +99,13 @@ def _decode_cursor(cursor: str, period: Period) -> int | None:
     return offset
 
 
+def _without(rows: list[dict[str, Any]], applied: Applied) -> list[dict[str, Any]]:
+    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field)."""
+    if not applied.dropped_columns:
+        return rows
+    return [{k: v for k, v in row.items() if k not in applied.dropped_columns} for row in rows]
+
+
 class FeedServer:
     """The sample retail feed, served from a daemon thread (``start``/``stop`` or ``with``).
 
@@ -308,7 +315,7 @@ class FeedServer:
                 return value
         assert isinstance(page, int) and isinstance(page_size, int)
         self.faults.take_data(path, str(period), applied, defects_apply=False)
-        rows = retail_data.district_rows(period, applied.revision or 0)
+        rows = _without(retail_data.district_rows(period, applied.revision or 0), applied)
         start = (page - 1) * page_size
         return Response(
             200,
@@ -342,6 +349,7 @@ class FeedServer:
         rows = retail_data.above_quota_rows(period, applied.revision or 0)
         if applied.defects:
             rows = retail_data.inject_defects(rows, applied.defects)
+        rows = _without(rows, applied)
         end = offset + limit
         return Response(
             200,

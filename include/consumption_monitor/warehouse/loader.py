@@ -320,7 +320,7 @@ def load_batch(
                 write_rows(conn, stg, columns, rows)
             conn.execute(delete(core).where(core.c[feed.period_field] == period))
             names = stream.column_names
-            copied = conn.execute(
+            conn.execute(
                 insert(core).from_select(
                     [*names, "batch_id"],
                     select(*[stg.c[n] for n in names], stg.c.batch_id).where(
@@ -328,7 +328,10 @@ def load_batch(
                     ),
                 )
             )
-            counts[stream.name] = copied.rowcount
+            # rowcount of INSERT ... SELECT is not reliable across drivers: count instead
+            counts[stream.name] = conn.execute(
+                select(func.count()).select_from(core).where(core.c[feed.period_field] == period)
+            ).scalar_one()
         previous = conn.execute(
             select(batch.c.batch_id).where(
                 and_(batch.c.feed == feed.name, batch.c.period == period, batch.c.is_current)
