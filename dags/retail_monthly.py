@@ -22,7 +22,7 @@ from airflow.sdk import CronDataIntervalTimetable
 
 from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
 
-build_feed_dag(
+dag = build_feed_dag(
     "retail_monthly",
     schedule=CronDataIntervalTimetable("0 6 15 * *", timezone=TIMEZONE),
     start_date=pendulum.datetime(2024, 1, 15, tz=TIMEZONE),

@@ -61,11 +61,15 @@ def test_a_clean_period_loads_everything(feed_server, warehouse_url: str) -> Non
     assert count(warehouse_url, "core_retail_above_quota") == out["batch"]["rows"]["above_quota"]
     assert count(warehouse_url, "raw_payload") == out["batch"]["pages"]
     with engine_for(warehouse_url).connect() as conn:
-        snap = conn.execute(text(
-            "select actual_month, actual_ytd, yoy_basis from mart_indicator_snapshot_latest "
-            "where kpi_id = 'retail_sales_total' and period = '2024-03'")).one()
-        month = conn.execute(text(
-            "select retail_month from mart_retail_monthly where period = '2024-03'")).scalar()
+        snap = conn.execute(
+            text(
+                "select actual_month, actual_ytd, yoy_basis from mart_indicator_snapshot_latest "
+                "where kpi_id = 'retail_sales_total' and period = '2024-03'"
+            )
+        ).one()
+        month = conn.execute(
+            text("select retail_month from mart_retail_monthly where period = '2024-03'")
+        ).scalar()
     assert snap.actual_month == pytest.approx(month)
     assert snap.yoy_basis == "published"
 
@@ -75,8 +79,10 @@ def test_three_reruns_leave_core_and_marts_byte_for_byte_equal(
 ) -> None:
     run_period("retail_monthly", "2024-04", url=warehouse_url)
     first = warehouse_digest(engine_for(warehouse_url))
-    outcomes = [run_period("retail_monthly", "2024-04", url=warehouse_url)["load"]["outcome"]
-                for _ in range(3)]
+    outcomes = [
+        run_period("retail_monthly", "2024-04", url=warehouse_url)["load"]["outcome"]
+        for _ in range(3)
+    ]
     assert outcomes == ["unchanged"] * 3
     assert warehouse_digest(engine_for(warehouse_url)) == first  # computed_at included
     assert count(warehouse_url, "audit_load_batch") == 1
@@ -112,16 +118,23 @@ def test_a_revised_batch_supersedes_and_history_is_kept(feed_server, warehouse_u
     with engine_for(warehouse_url).connect() as conn:
         states = dict(conn.execute(select(b.c.batch_id, b.c.status)).fetchall())
         current = conn.execute(select(b.c.batch_id).where(b.c.is_current)).scalars().all()
-        core_batches = conn.execute(text(
-            "select distinct batch_id from core_retail_above_quota")).scalars().all()
-        stg_batches = conn.execute(text(
-            "select count(distinct batch_id) from stg_retail_above_quota")).scalar()
-        history = conn.execute(text(
-            "select count(*) from mart_indicator_snapshot where kpi_id = 'retail_sales_total'"
-        )).scalar()
-        latest = conn.execute(text(
-            "select source_batches from mart_indicator_snapshot_latest "
-            "where kpi_id = 'retail_sales_total'")).scalar()
+        core_batches = (
+            conn.execute(text("select distinct batch_id from core_retail_above_quota"))
+            .scalars()
+            .all()
+        )
+        stg_batches = conn.execute(
+            text("select count(distinct batch_id) from stg_retail_above_quota")
+        ).scalar()
+        history = conn.execute(
+            text("select count(*) from mart_indicator_snapshot where kpi_id = 'retail_sales_total'")
+        ).scalar()
+        latest = conn.execute(
+            text(
+                "select source_batches from mart_indicator_snapshot_latest "
+                "where kpi_id = 'retail_sales_total'"
+            )
+        ).scalar()
     assert states == {old: "superseded", new: "loaded"}
     assert current == [new] and core_batches == [new]
     assert stg_batches == 2  # the earlier version stays queryable
@@ -141,9 +154,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_nothing_is_lost(
     assert loaded + quarantined == received
     with engine_for(warehouse_url).connect() as conn:
         rows = conn.execute(select(schema.audit_quarantine)).mappings().all()
-        warned = conn.execute(text(
-            "select unexpected_count from audit_validation_result "
-            "where column_name = '_uscc_check_ok' and success = :f"), {"f": False}).scalar()
+        warned = conn.execute(
+            text(
+                "select unexpected_count from audit_validation_result "
+                "where column_name = '_uscc_check_ok' and success = :f"
+            ),
+            {"f": False},
+        ).scalar()
     reasons = {r["row_number"]: json.loads(r["failed_expectations"]) for r in rows}
     raw = {r["row_number"]: json.loads(r["raw_values"]) for r in rows}
     assert any("region_code" in label for label in reasons[8])
@@ -167,9 +184,14 @@ def test_a_rejected_batch_loads_nothing(feed_server, warehouse_url: str) -> None
     b = schema.audit_load_batch
     with engine_for(warehouse_url).connect() as conn:
         status = conn.execute(select(b.c.status).where(b.c.batch_id == batch["batch_id"])).scalar()
-        failed = conn.execute(select(func.count()).select_from(schema.audit_validation_result)
-                              .where(schema.audit_validation_result.c.batch_id == batch["batch_id"],
-                                     schema.audit_validation_result.c.success.is_(False))).scalar()
+        failed = conn.execute(
+            select(func.count())
+            .select_from(schema.audit_validation_result)
+            .where(
+                schema.audit_validation_result.c.batch_id == batch["batch_id"],
+                schema.audit_validation_result.c.success.is_(False),
+            )
+        ).scalar()
     assert status == "rejected"
     assert failed >= 1
 

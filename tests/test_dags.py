@@ -1,0 +1,165 @@
+"""DAG integrity: imports cleanly, follows the conventions, parses without heavy imports,
+and runs end to end through Airflow (``dag.test()``) against the real feed server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DAGS = REPO / "dags"
+DAG_FILES = sorted(DAGS.glob("*.py"))
+HEAVY = ("pandas", "great_expectations", "psycopg", "requests", "openpyxl", "numpy")
+# Generous: catches a heavy import at parse time (seconds), not scheduling noise. The
+# tighter 0.2 s goal per file is a benchmark (bench/), not a test.
+PARSE_BUDGET_S = 1.0
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home with a migrated SQLite metadata database, shared by this module."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return home
+
+
+def _airflow_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(home))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+
+
+def test_there_are_dag_files() -> None:
+    assert [p.name for p in DAG_FILES] == sorted(p.name for p in DAG_FILES)
+    assert "retail_monthly.py" in [p.name for p in DAG_FILES]
+
+
+def test_dagbag_imports_without_errors_and_follows_conventions(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _airflow_env(monkeypatch, airflow_home)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    assert "retail_monthly" in bag.dag_ids
+    for dag_id in bag.dag_ids:
+        dag = bag.get_dag(dag_id)
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md, f"{dag_id} has no documentation"
+        assert dag.catchup is False
+        for task in dag.tasks:
+            assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
+    retail = bag.get_dag("retail_monthly")
+    assert [t.task_id for t in retail.topological_sort()] == [
+        "extract",
+        "validate",
+        "load",
+        "snapshot",
+    ]
+    outlets = retail.get_task("load").outlets
+    assert [a.uri for a in outlets] == ["cm://warehouse/core/retail_monthly"]
+
+
+PROBE = r"""
+import json, sys, time, importlib.util
+import airflow.sdk
+from airflow.sdk import dag, task  # noqa: F401  (Airflow's own lazy imports, excluded)
+import airflow.providers.standard.decorators.python  # noqa: F401
+from airflow.sdk import CronDataIntervalTimetable  # noqa: F401
+import pendulum  # noqa: F401
+before = set(sys.modules)
+path = sys.argv[1]
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("dagfile", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "new_modules": sorted(set(sys.modules) - before)}))
+"""
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_parses_fast_without_heavy_imports(dag_file: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(dag_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    heavy = [m for m in result["new_modules"] if m.split(".")[0] in HEAVY]
+    assert heavy == [], f"{dag_file.name} imports {heavy} at parse time"
+    assert not [
+        m
+        for m in result["new_modules"]
+        if m.startswith(("consumption_monitor.pipeline", "consumption_monitor.warehouse"))
+    ]
+    assert result["seconds"] < PARSE_BUDGET_S, result["seconds"]
+
+
+@pytest.mark.slow
+def test_dag_test_runs_a_period_end_to_end(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """``dag.test()`` executes every task through Airflow's task runner."""
+    import pendulum
+
+    _airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'dagtest.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "retail_monthly.py")).get_dag("retail_monthly")
+    # A run is due at the end of its interval: the run of 15 April loads March.
+    run = dag.test(logical_date=pendulum.datetime(2025, 4, 15, 6, tz="Asia/Shanghai"))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+    assert set(states.values()) == {"success"}
+
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        periods = conn.execute(text("select distinct period from core_retail_above_quota"))
+        runs = conn.execute(text("select dag_id, task_id from audit_load_run where step='load'"))
+        assert periods.scalars().all() == ["2025-03"]
+        assert runs.fetchall() == [("retail_monthly", "load")]
+
+
+@pytest.mark.slow
+def test_a_january_run_is_skipped_not_failed(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    import pendulum
+
+    _airflow_env(monkeypatch, airflow_home)
+    monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'jan.db'}")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "retail_monthly.py")).get_dag("retail_monthly")
+    run = dag.test(logical_date=pendulum.datetime(2025, 2, 15, 6, tz="Asia/Shanghai"))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success"
+    assert states["extract"] == "skipped" and states["load"] == "skipped"
