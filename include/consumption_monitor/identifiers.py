@@ -37,7 +37,7 @@ def is_valid_uscc(code: object) -> bool:
 
 def id_check_char(first17: str) -> str:
     """The 18th character of a GB 11643 resident ID number."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("a resident ID body has 17 digits")
     total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11]
@@ -48,6 +48,8 @@ def is_valid_resident_id(code: object) -> bool:
     if not isinstance(code, str):
         return False
     code = code.strip().upper()
+    if not code.isascii():  # full-width or other Unicode digits are not ID digits
+        return False
     if len(code) == 15:
         return code.isdigit()
     return len(code) == 18 and code[:17].isdigit() and id_check_char(code[:17]) == code[17]

@@ -66,6 +66,12 @@ class Attempt:
         self.pages.append(record)
         return record
 
+    def keep_unparseable(self, page: Page, reason: str) -> None:
+        """Keep a body that could not be parsed (it is retried; the bytes stay for forensics)."""
+        stem = f"{page.stream}-p{page.number:04d}.unparseable-{len(list(self.path.iterdir()))}"
+        (self.path / f"{stem}.bin").write_bytes(page.body)
+        (self.path / f"{stem}.txt").write_text(reason, encoding="utf-8")
+
     def commit(self, batch_id: str, content_sha256: str) -> Path:
         """Move the attempt to its batch folder (kept as is if that batch already exists)."""
         manifest = {
@@ -79,6 +85,8 @@ class Attempt:
         (self.path / MANIFEST).write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
         )
+        for stray in self.path.glob("*.unparseable-*"):  # retried successfully; evidence
+            stray.unlink()  # of the failure is in the logs and audit_load_run
         target = self.period_dir / batch_id
         if target.exists():
             shutil.rmtree(self.path)

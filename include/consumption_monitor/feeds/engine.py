@@ -120,6 +120,7 @@ def extract(
     root = archive_root or config.archive_dir()
     source = source or HttpSource(config.feed_endpoint(feed.connection_id))
     attempt = Attempt(root, feed.name, period)
+    source.on_unparseable = attempt.keep_unparseable
     records: dict[str, list[dict[str, Any]]] = {}
     try:
         for stream in feed.streams:
@@ -144,6 +145,9 @@ def extract(
     except FeedError as exc:
         kept = attempt.fail(str(exc))
         raise type(exc)(f"{exc} [received pages kept in {kept}]") from exc
+    except BaseException as exc:  # anything else: keep what arrived, then re-raise as is
+        attempt.fail(f"{type(exc).__name__}: {exc}")
+        raise
     content = content_digest(records)
     batch_id = make_batch_id(feed.name, period, content)
     batch_dir = attempt.commit(batch_id, content)

@@ -31,13 +31,22 @@ def parse_decimal(value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError("boolean is not a number")
     if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("not a finite number")
-        return float(value)
+        return _finite(value)
     text = str(value).strip().translate(_FULLWIDTH)
     if not _NUMBER_RE.match(text):
         raise ValueError(f"{value!r} is not a number")
-    return float(text)
+    return _finite(text)
+
+
+def _finite(value: int | float | str) -> float:
+    """float(value), refusing infinities and overflows (1e999, 10**400) as not a number."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
 def parse_integer(value: Any) -> int:

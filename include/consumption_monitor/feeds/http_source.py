@@ -80,6 +80,7 @@ class HttpSource:
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_unparseable: Callable[[Page, str], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.policy = policy or RetryPolicy()
@@ -89,6 +90,8 @@ class HttpSource:
         if endpoint.token:
             self.session.headers["Authorization"] = f"Bearer {endpoint.token}"
         self._sleep = sleep
+        # called with every 200 body that is not JSON, so the archive can keep it
+        self.on_unparseable = on_unparseable
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -136,6 +139,8 @@ class HttpSource:
                         return page, json.loads(body)
                     except ValueError as exc:
                         last_problem = f"body is not valid JSON ({len(body)} bytes): {exc}"
+                        if self.on_unparseable:
+                            self.on_unparseable(page, last_problem)
                 elif response.status_code in RETRYABLE_STATUS:
                     last_problem = f"HTTP {response.status_code}"
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))

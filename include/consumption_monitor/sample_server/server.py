@@ -408,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("feed server failed on %s %s", method, split.path)
             response = _error(500, "internal_error", "服务器内部错误")
-        self._send(response)
+        # Logged before sending, so a client that has its answer finds its request logged.
         feed.record(
             {
                 "method": method,
@@ -418,6 +418,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "faults": applied.kinds if applied is not None else [],
             }
         )
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         body = json.dumps(response.payload, ensure_ascii=False).encode("utf-8")

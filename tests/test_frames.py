@@ -1,0 +1,209 @@
+"""Typing records into DataFrames: never drop a row, flag what could not be typed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from consumption_monitor.feeds.frames import (
+    ROW,
+    UNPARSEABLE,
+    parse_decimal,
+    raw_values,
+    to_frame,
+)
+from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec, load_feed
+from consumption_monitor.periods import Period
+from consumption_monitor.sample_server import retail_data
+
+STREAM = StreamSpec(
+    name="things",
+    table="things",
+    path="/things",
+    keys=("code",),
+    columns=(
+        ColumnSpec("code", "string", required=True),
+        ColumnSpec("amount", "decimal", unit="万元"),
+        ColumnSpec("count", "integer"),
+        ColumnSpec("flag", "boolean"),
+        ColumnSpec("day", "date"),
+        ColumnSpec("note", "string"),
+    ),
+)
+
+
+def frame(*records: dict[str, Any]) -> pd.DataFrame:
+    return to_frame(STREAM, list(records))
+
+
+def flags(df: pd.DataFrame) -> list[str | None]:
+    """The ``_unparseable`` cells, with missing ones as None (pandas may hold them as NaN)."""
+    return [None if pd.isna(x) else x for x in df[UNPARSEABLE]]
+
+
+def amounts(*values: Any) -> tuple[list[Any], list[Any]]:
+    """The typed amounts and the ``_unparseable`` cells for one record per value."""
+    df = frame(*({"code": f"c{i}", "amount": v} for i, v in enumerate(values)))
+    typed = [None if pd.isna(x) else float(x) for x in df["amount"]]
+    return typed, flags(df)
+
+
+def test_json_numbers_and_numeric_strings_become_floats() -> None:
+    typed, problems = amounts(12, 12.5, -3, 0, "12.5", " 42 ", "-0.5", "+7", "1e3", ".5", "3.")
+    assert typed == [12.0, 12.5, -3.0, 0.0, 12.5, 42.0, -0.5, 7.0, 1000.0, 0.5, 3.0]
+    assert problems == [None] * 11
+
+
+def test_full_width_digits_are_read() -> None:
+    typed, problems = amounts("１２３．５", "－５", "１２３")
+    assert typed == [123.5, -5.0, 123.0]
+    assert problems == [None, None, None]
+
+
+@pytest.mark.parametrize("bad", ["12,3x4", "1,234", "12万", "abc", "1.2.3", "--1", "NaN", "inf"])
+def test_non_numbers_become_null_and_are_listed(bad: str) -> None:
+    typed, problems = amounts(bad)
+    assert typed == [None]
+    assert problems == ["amount"]
+
+
+def test_the_server_non_numeric_defect_is_flagged_on_its_row() -> None:
+    above = load_feed("retail_monthly").stream("above_quota")
+    rows = retail_data.inject_defects(
+        retail_data.above_quota_rows(Period(2025, 3)), ["non_numeric"]
+    )
+    bad = [i for i, row in enumerate(rows) if retail_data.NON_NUMERIC_VALUE in row.values()]
+    assert len(bad) == 1
+    df = to_frame(above, rows)
+    assert len(df) == len(rows)
+    flagged = df[df[UNPARSEABLE].notna()]
+    assert list(flagged[ROW]) == bad
+    assert flags(flagged) == ["value_month"]
+    assert pd.isna(df.loc[bad[0], "value_month"])
+    assert not pd.isna(df.loc[bad[0], "value_ytd"])
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_booleans_are_not_numbers(flag: bool) -> None:
+    typed, problems = amounts(flag)
+    assert typed == [None]
+    assert problems == ["amount"]
+    with pytest.raises(ValueError):
+        parse_decimal(flag)
+
+
+def test_booleans_are_not_integers_either() -> None:
+    df = frame({"code": "a", "count": True}, {"code": "b", "count": 3})
+    assert pd.isna(df.loc[0, "count"])
+    assert df.loc[1, "count"] == 3
+    assert flags(df) == ["count", None]
+
+
+def test_non_finite_json_floats_are_unparseable() -> None:
+    typed, problems = amounts(math.inf, -math.inf)
+    assert typed == [None, None]
+    assert problems == ["amount", "amount"]
+
+
+def test_missing_values_are_null_but_not_unparseable() -> None:
+    df = frame(
+        {"code": "a", "amount": None},
+        {"code": "b", "amount": ""},
+        {"code": "c", "amount": math.nan},
+        {"code": "d"},  # key absent from this record only
+        {"code": "e", "amount": 1},
+    )
+    assert df["amount"].isna().tolist() == [True, True, True, True, False]
+    assert df[UNPARSEABLE].isna().all()
+
+
+def test_columns_absent_from_every_record_stay_absent() -> None:
+    df = frame({"code": "a", "amount": 1, "extra": "not in the spec"})
+    assert list(df.columns) == [ROW, "code", "amount", UNPARSEABLE]
+    assert "count" not in df
+    assert "extra" not in df
+
+
+def test_dtypes() -> None:
+    df = frame(
+        {"code": "a", "amount": "1.5", "count": "3", "flag": "是", "day": "2025-03-01", "note": 5},
+        {"code": "b", "amount": 2, "count": 4.0, "flag": False, "day": None, "note": None},
+    )
+    assert df["amount"].dtype == "float64"
+    assert str(df["count"].dtype) == "Int64"
+    assert str(df["flag"].dtype) == "boolean"
+    assert df["day"].dtype == object
+    assert df["note"].dtype == object
+    assert df.loc[0, "note"] == "5"
+    assert list(df["count"]) == [3, 4]
+    assert list(df["flag"]) == [True, False]
+    assert df[UNPARSEABLE].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("count", "3.5"),
+        ("count", "three"),
+        ("flag", "maybe"),
+        ("day", "2025/03/01"),
+        ("day", "2025-02-30"),
+        ("day", "soon"),
+        ("note", {"nested": 1}),
+        ("note", [1, 2]),
+    ],
+)
+def test_other_types_flag_what_they_cannot_read(column: str, value: Any) -> None:
+    df = frame({"code": "a", column: value}, {"code": "b"})
+    assert pd.isna(df.loc[0, column])
+    assert flags(df) == [column, None]
+
+
+def test_several_bad_columns_are_all_listed_in_spec_order() -> None:
+    df = frame({"day": "x", "count": "y", "code": "a", "amount": "12,3x4"})
+    assert df.loc[0, UNPARSEABLE] == "amount,count,day"
+
+
+def test_row_positions_and_no_row_dropped() -> None:
+    records = [
+        {"code": "a", "amount": 1},
+        {"code": "a", "amount": 1},  # exact duplicate: kept, a check reports it
+        {"code": None, "amount": "bad"},
+        {},
+        {"code": "e", "amount": "１２"},
+    ]
+    df = frame(*records)
+    assert len(df) == len(records)
+    assert list(df[ROW]) == [0, 1, 2, 3, 4]
+    assert flags(df) == [None, None, "amount", None, None]
+    assert df["code"].tolist()[:2] == ["a", "a"]
+    assert pd.isna(df.loc[2, "code"])
+
+
+def test_no_records_give_an_empty_frame() -> None:
+    df = to_frame(STREAM, [])
+    assert len(df) == 0
+    assert list(df.columns) == [ROW, UNPARSEABLE]
+
+
+def test_raw_values_keep_the_record_as_received() -> None:
+    text = raw_values({"b": "１２", "a": "12,3x4"})
+    assert text == '{"a": "12,3x4", "b": "１２"}'
+
+
+# Infinite or overflowing numbers are unparseable values, never a crash or an inf.
+
+
+def test_overflowing_numeric_string_is_unparseable() -> None:
+    typed, problems = amounts("1e999")
+    assert typed == [None]
+    assert problems == ["amount"]
+
+
+def test_huge_json_integer_does_not_abort_typing() -> None:
+    df = frame({"code": "a", "amount": 10**400}, {"code": "b", "amount": 1})
+    assert len(df) == 2
+    assert flags(df) == ["amount", None]
