@@ -84,7 +84,8 @@ def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]
                 text(
                     "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
                     "yoy_ytd_pct, validation_state, computed_at "
-                    "from mart_indicator_snapshot_latest where period = (select max(period) from mart_indicator_snapshot_latest) "
+                    "from mart_indicator_snapshot_latest "
+                    "where period = (select max(period) from mart_indicator_snapshot_latest) "
                     "order by kpi_id desc"
                 )
             )

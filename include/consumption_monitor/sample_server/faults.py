@@ -1,8 +1,9 @@
 """Fault injection for the sample feed server.
 
 Real feeds fail in ways the pipeline must survive: server errors, throttling, slow and cut
-off responses, defective rows, missing columns and silent revisions. A :class:`FaultPlan` is an ordered list
-of :class:`FaultRule` objects; the server asks the plan which rules apply to each request.
+off responses, defective rows, missing columns and silent revisions. A :class:`FaultPlan`
+is an ordered list of :class:`FaultRule` objects; the server asks the plan which rules
+apply to each request.
 
 A rule is written as a flat dict (the JSON body of ``POST /_control/faults``)::
 
@@ -14,9 +15,9 @@ or as a CLI spec ``kind[:key=value,...]``, e.g. ``http_500:times=2`` or
 joined with ``+``). A spec starting with ``{`` is read as the JSON form.
 
 ``times`` counts down per request the rule takes effect on; ``-1`` means always. The
-data-state kinds (``bad_rows``, ``revision``, ``drop_column``) default to ``-1`` because they describe what
-the source holds, and a batch must look the same on every page; the transport kinds
-default to ``1``.
+data-state kinds (``bad_rows``, ``revision``, ``drop_column``) default to ``-1`` because
+they describe what the source holds, and a batch must look the same on every page; the
+transport kinds default to ``1``.
 """
 
 from __future__ import annotations
