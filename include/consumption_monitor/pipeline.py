@@ -29,7 +29,7 @@ from consumption_monitor.warehouse.loader import (
     record_validation,
     register_batch,
 )
-from consumption_monitor.warehouse.migrate import upgrade
+from consumption_monitor.warehouse.migrate import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def extract_step(
     """Fetch into the archive and register the batch and its raw pages."""
     spec = _feed(feed)
     started = now()
+    ensure_schema(config.warehouse_url(url))
     engine = engine_for(config.warehouse_url(url))
-    upgrade(engine=engine)
     try:
         batch = extract(spec, period, source=source, archive_root=archive_root)
     except Exception as exc:

@@ -7,16 +7,20 @@ advisory lock, SQLite by its write lock.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text
 
 from consumption_monitor import config
+from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for, is_postgres
 
 log = logging.getLogger(__name__)
@@ -52,15 +56,33 @@ def view_name(path: Path) -> str:
     return path.stem
 
 
-def refresh_views(conn: Connection, directory: Path | None = None) -> list[str]:
-    """Drop and recreate every view from ``sql/<layer>/<name>.sql`` (a bare select)."""
+def _view_hashes(files: list[Path]) -> dict[str, str]:
+    return {view_name(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def refresh_views(
+    conn: Connection, directory: Path | None = None, *, force: bool = False
+) -> list[str]:
+    """Recreate the views from ``sql/<layer>/<name>.sql`` (each a bare select) when any
+    file changed, a view is missing or ``force``; returns the views recreated (or [])."""
     files = view_files(directory)
-    for path in reversed(files):
-        conn.execute(text(f"drop view if exists {view_name(path)}"))
+    wanted = _view_hashes(files)
+    state = schema.audit_schema_views
+    built = dict(conn.execute(select(state.c.name, state.c.sha256)).fetchall())
+    present = set(inspect(conn).get_view_names())
+    if not force and built == wanted and set(wanted) <= present:
+        return []
+    for name in [*reversed(list(wanted)), *(set(built) - set(wanted))]:
+        conn.execute(text(f"drop view if exists {name}"))
     for path in files:
         body = path.read_text(encoding="utf-8").strip().rstrip(";")
         conn.execute(text(f"create view {view_name(path)} as\n{body}"))
-    return [view_name(p) for p in files]
+    conn.execute(delete(state))
+    at = datetime.now(UTC)
+    conn.execute(
+        insert(state), [{"name": n, "sha256": h, "created_at": at} for n, h in wanted.items()]
+    )
+    return list(wanted)
 
 
 def upgrade(url: str | None = None, *, engine: Engine | None = None) -> str | None:
@@ -71,9 +93,16 @@ def upgrade(url: str | None = None, *, engine: Engine | None = None) -> str | No
         if is_postgres(engine):
             conn.execute(text("select pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         cfg.attributes["connection"] = conn
-        if current_revision(conn) != head_revision():
+        migrated = current_revision(conn) != head_revision()
+        if migrated:
             command.upgrade(cfg, "head")
-        refresh_views(conn)
+        refresh_views(conn, force=migrated)
         revision = current_revision(conn)
     log.info("warehouse %s at revision %s", engine.url.render_as_string(), revision)
     return revision
+
+
+@cache
+def ensure_schema(url: str) -> str | None:
+    """``upgrade`` once per process and warehouse: tasks call it before their first write."""
+    return upgrade(url)

@@ -175,6 +175,15 @@ audit_validation_result = Table(
     comment="audit: every expectation of every validation run",
 )
 
+audit_schema_views = Table(
+    "audit_schema_views",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("sha256", String(64), nullable=False, comment="of the view's SQL file"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    comment="audit: the analyst views in place and the SQL they were built from",
+)
+
 audit_quarantine = Table(
     "audit_quarantine",
     metadata,

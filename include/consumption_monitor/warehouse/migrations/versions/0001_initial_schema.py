@@ -1,8 +1,8 @@
 """initial warehouse schema: raw, staging, core, marts, audit
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-27 07:29:37.994678
+Revises: (none)
+Create Date: 2026-11-27 07:47:02.196837
 """
 
 from collections.abc import Sequence
@@ -101,6 +101,14 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_quarantine", schema=None) as batch_op:
         batch_op.create_index("ix_audit_quarantine_feed_period", ["feed", "period"], unique=False)
 
+    op.create_table(
+        "audit_schema_views",
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False, comment="of the view's SQL file"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_audit_schema_views")),
+        comment="audit: the analyst views in place and the SQL they were built from",
+    )
     op.create_table(
         "audit_validation_result",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -361,7 +369,6 @@ def upgrade() -> None:
     )
 
 
-
 def downgrade() -> None:
 
     op.drop_table("stg_retail_district_totals")
@@ -378,6 +385,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_validation_result_batch")
 
     op.drop_table("audit_validation_result")
+    op.drop_table("audit_schema_views")
     with op.batch_alter_table("audit_quarantine", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_quarantine_feed_period")
 
@@ -395,4 +403,3 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_load_batch_feed_period")
 
     op.drop_table("audit_load_batch")
-
