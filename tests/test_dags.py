@@ -3,13 +3,14 @@ and runs end to end through Airflow (``dag.test()``) against the real feed serve
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from consumption_monitor import dagparse
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "dags"
@@ -80,34 +81,9 @@ def test_dagbag_imports_without_errors_and_follows_conventions(
     assert [a.uri for a in outlets] == ["cm://warehouse/core/retail_monthly"]
 
 
-PROBE = r"""
-import json, sys, time, importlib.util
-import airflow.sdk
-from airflow.sdk import dag, task  # noqa: F401  (Airflow's own lazy imports, excluded)
-import airflow.providers.standard.decorators.python  # noqa: F401
-from airflow.sdk import CronDataIntervalTimetable  # noqa: F401
-import pendulum  # noqa: F401
-before = set(sys.modules)
-path = sys.argv[1]
-start = time.perf_counter()
-spec = importlib.util.spec_from_file_location("dagfile", path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "new_modules": sorted(set(sys.modules) - before)}))
-"""
-
-
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_fast_without_heavy_imports(dag_file: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(dag_file)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = dagparse.measure(dag_file)
     heavy = [m for m in result["new_modules"] if m.split(".")[0] in HEAVY]
     assert heavy == [], f"{dag_file.name} imports {heavy} at parse time"
     assert not [
