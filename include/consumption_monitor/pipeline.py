@@ -20,7 +20,6 @@ from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.periods import Period
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.loader import (
-    LoadRefused,
     RunContext,
     current_frame,
     load_batch,
@@ -123,28 +122,12 @@ def load_step(
     archive_root: Path | None = None,
     run: RunContext | None = None,
 ) -> dict[str, Any]:
-    """Load a validated batch as the current version of its period."""
-    from sqlalchemy import select
-
-    from consumption_monitor.warehouse import schema
-
+    """Load a validated batch (less its quarantined rows) as the current version."""
     spec = _feed(feed)
     batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
     engine = engine_for(config.warehouse_url(url))
     _, frames = _frames(spec, batch, archive_root)
-    q = schema.audit_quarantine
-    with engine.connect() as conn:
-        held = conn.execute(
-            select(q.c.stream, q.c.row_number).where(q.c.batch_id == batch.batch_id)
-        ).fetchall()
-    quarantine: dict[str, dict[int, list[str]]] = {}
-    for stream, row in held:
-        quarantine.setdefault(stream, {})[row] = []
-    try:
-        result = load_batch(engine, spec, batch.period, batch.batch_id, frames, quarantine, run=run)
-    except LoadRefused:
-        raise
-    return result.to_dict()
+    return load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
 
 
 def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def make_batch_id(feed: str, period: str, content_sha256: str) -> str:
     return hashlib.sha256(f"{feed}|{period}|{content_sha256}".encode()).hexdigest()[:20]
 
 
-def check_period_published(feed: FeedSpec, period: str, today=None) -> Period:
+def check_period_published(feed: FeedSpec, period: str, today: date | None = None) -> Period:
     """Raise PeriodNotPublished for periods the feed's calendar has no release for."""
     p = Period.parse(period)
     if p.month not in feed.published_months:

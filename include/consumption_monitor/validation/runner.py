@@ -47,10 +47,6 @@ class Outcome:
     unexpected_rows: list[int] = field(default_factory=list)
     exception: str | None = None
 
-    @property
-    def row_level(self) -> bool:
-        return bool(self.unexpected_rows) or self.unexpected_count is not None
-
     def label(self) -> str:
         col = f"[{self.column}]" if self.column else ""
         return f"{self.expectation_type}{col}"

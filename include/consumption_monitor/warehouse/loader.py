@@ -279,13 +279,22 @@ def _staging_rows(
     return ["batch_id", *names], rows
 
 
+def quarantined_rows(conn: Connection, batch_id: str, stream: str) -> set[int]:
+    """Row numbers the batch's validation held back in quarantine."""
+    q = schema.audit_quarantine
+    return set(
+        conn.execute(
+            select(q.c.row_number).where(q.c.batch_id == batch_id, q.c.stream == stream)
+        ).scalars()
+    )
+
+
 def load_batch(
     engine: Engine,
     feed: FeedSpec,
     period: str,
     batch_id: str,
     frames: dict[str, pd.DataFrame],
-    quarantine: dict[str, dict[int, list[str]]],
     *,
     started_at: datetime | None = None,
     run: RunContext | None = None,
@@ -314,9 +323,8 @@ def load_batch(
                 select(func.count()).select_from(stg).where(stg.c.batch_id == batch_id)
             ).scalar()
             if not staged:
-                columns, rows = _staging_rows(
-                    stream, frames[stream.name], batch_id, set(quarantine.get(stream.name, {}))
-                )
+                held = quarantined_rows(conn, batch_id, stream.name)
+                columns, rows = _staging_rows(stream, frames[stream.name], batch_id, held)
                 write_rows(conn, stg, columns, rows)
             conn.execute(delete(core).where(core.c[feed.period_field] == period))
             names = stream.column_names
