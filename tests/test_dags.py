@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from consumption_monitor import dagparse
+from consumption_monitor.feeds.spec import list_feeds, load_feed
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "dags"
@@ -70,6 +71,13 @@ def test_dagbag_imports_without_errors_and_follows_conventions(
         assert dag.catchup is False
         for task in dag.tasks:
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
+    for feed in list_feeds():  # a DAG per feed, firing on its release day, tagged by measure
+        spec, dag = load_feed(feed), bag.get_dag(feed)
+        assert dag is not None, f"feed {feed} has no DAG"
+        timetable = dag.timetable
+        expression = getattr(timetable, "expression", None) or timetable._expression
+        assert expression.split()[2] == str(spec.release_day), (feed, expression)
+        assert {f"measure-{m}" for m in spec.measures} <= set(dag.tags), (feed, dag.tags)
     retail = bag.get_dag("retail_monthly")
     assert [t.task_id for t in retail.topological_sort()] == [
         "extract",

@@ -183,10 +183,17 @@ def test_row_positions_and_no_row_dropped() -> None:
     assert pd.isna(df.loc[2, "code"])
 
 
-def test_no_records_give_an_empty_frame() -> None:
+def test_no_records_give_an_empty_frame_of_the_declared_shape() -> None:
+    """A month without events is not a month with missing columns."""
     df = to_frame(STREAM, [])
     assert len(df) == 0
-    assert list(df.columns) == [ROW, UNPARSEABLE]
+    assert list(df.columns) == [ROW, *STREAM.column_names, UNPARSEABLE]
+    for column in STREAM.columns:
+        assert str(df[column.name].dtype) == {
+            "decimal": "float64",
+            "integer": "Int64",
+            "boolean": "boolean",
+        }.get(column.type, "object")
 
 
 def test_raw_values_keep_the_record_as_received() -> None:

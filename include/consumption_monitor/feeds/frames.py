@@ -118,9 +118,12 @@ def _typed_column(column: ColumnSpec, raw: list[Any]) -> tuple[list[Any], list[b
 
 def to_frame(stream: StreamSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
     """Typed frame of the spec's columns present in the records, plus ``_row`` and
-    ``_unparseable``. Columns absent from every record stay absent (a check reports it)."""
-    present = {key for record in records for key in record}
-    data: dict[str, Any] = {ROW: list(range(len(records)))}
+    ``_unparseable``. Columns absent from every record stay absent (a check reports it).
+
+    An empty stream (a month without job fairs) has every column: with no record, no
+    column can be said to be missing, and the suite must see the declared shape."""
+    present = {key for record in records for key in record} if records else set(stream.column_names)
+    data: dict[str, Any] = {ROW: pd.array(list(range(len(records))), dtype="int64")}
     problems: list[list[str]] = [[] for _ in records]
     for column in stream.columns:
         if column.name not in present:
@@ -130,8 +133,8 @@ def to_frame(stream: StreamSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
         for i, bad in enumerate(failed):
             if bad:
                 problems[i].append(column.name)
-        data[column.name] = pd.array(values, dtype=DTYPES[column.type]) if values else []
-    data[UNPARSEABLE] = [",".join(p) if p else None for p in problems]
+        data[column.name] = pd.array(values, dtype=DTYPES[column.type])
+    data[UNPARSEABLE] = pd.array([",".join(p) if p else None for p in problems], dtype=object)
     frame = pd.DataFrame(data)
     for column in stream.columns:
         if column.name in frame and column.type in ("string", "date"):

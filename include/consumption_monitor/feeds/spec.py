@@ -49,6 +49,34 @@ class PaginatorSpec:
 
 
 @dataclass(frozen=True)
+class DeriveSpec:
+    """A derived check column to compute before the suite runs, with its parameters.
+
+    Written in the spec as a bare name (``uscc_check``) or as a mapping with parameters
+    (``{name: date_in_period, column: event_date}``), so one generic derivation serves
+    every feed instead of a copy per feed.
+    """
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in self.params
+        }
+
+
+def _derive(raw: str | dict[str, Any], where: str) -> DeriveSpec:
+    if isinstance(raw, str):
+        return DeriveSpec(raw)
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise SpecError(f"{where}: a derive entry is a name or a mapping with a name")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k != "name"}
+    return DeriveSpec(str(raw["name"]), tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
 class StreamSpec:
     name: str
     table: str  # base name of the warehouse tables: stg_<table>, core_<table>
@@ -59,7 +87,7 @@ class StreamSpec:
     records_field: str = "data"
     total_field: str | None = "total"
     unit_field: str | None = "unit"
-    derive: tuple[str, ...] = ()
+    derive: tuple[DeriveSpec, ...] = ()
     description: str = ""
 
     @property
@@ -115,7 +143,7 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
         columns=columns,
         paginator=paginator,
         keys=tuple(raw.pop("keys")),
-        derive=tuple(raw.pop("derive", ())),
+        derive=tuple(_derive(d, where) for d in raw.pop("derive", ())),
         **raw,
     )
     names = set(stream.column_names)

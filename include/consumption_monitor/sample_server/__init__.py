@@ -1,11 +1,17 @@
-"""A local HTTP server that plays the district statistics bureau's retail feed.
+"""A local HTTP server that plays the district's statistics feeds.
 
 It exists so that the ingestion DAGs, the validation suites and the demo have a real
-network source to talk to: deterministic retail figures for 西区 (510403) plus injectable
-faults (errors, throttling, slow and truncated responses, defective rows, revisions).
+network source to talk to: deterministic figures for 西区 (510403) — retail, online retail,
+employment, 12315 complaints — plus injectable faults (errors, throttling, slow and
+truncated responses, defective rows, revisions).
 """
 
-from consumption_monitor.sample_server.faults import DEFECTS, FAULT_KINDS, FaultPlan, FaultRule
+from consumption_monitor.sample_server.faults import (
+    FAULT_KINDS,
+    FaultPlan,
+    FaultRule,
+    known_defects,
+)
 from consumption_monitor.sample_server.server import (
     FeedServer,
     add_cli_arguments,
@@ -14,12 +20,12 @@ from consumption_monitor.sample_server.server import (
 )
 
 __all__ = [
-    "DEFECTS",
     "FAULT_KINDS",
     "FaultPlan",
     "FaultRule",
     "FeedServer",
     "add_cli_arguments",
+    "known_defects",
     "run_cli",
     "serve_forever",
 ]

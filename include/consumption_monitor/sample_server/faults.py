@@ -14,6 +14,10 @@ or as a CLI spec ``kind[:key=value,...]``, e.g. ``http_500:times=2`` or
 ``bad_rows:period=2025-03,times=-1,which=negative_amount+duplicate_key`` (list values are
 joined with ``+``). A spec starting with ``{`` is read as the JSON form.
 
+``bad_rows`` defects are declared by the data modules, per stream (see :mod:`.served`):
+a rule acts on a stream only where the stream declares at least one of its defects, and by
+default names every declared defect.
+
 ``times`` counts down per request the rule takes effect on; ``-1`` means always. The
 data-state kinds (``bad_rows``, ``revision``, ``drop_column``) default to ``-1`` because
 they describe what the source holds, and a batch must look the same on every page; the
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,22 +37,12 @@ DATA_KINDS = ("bad_rows", "revision", "drop_column")
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
-DEFECTS = (
-    "negative_amount",
-    "bad_uscc_check",
-    "wrong_region",
-    "non_numeric",
-    "duplicate_key",
-    "wrong_period",
-    "wrong_unit",
-)
-
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "http_500": {},
     "http_429": {"retry_after": 1},
     "slow": {"seconds": 3.0},
     "truncate": {},
-    "bad_rows": {"which": list(DEFECTS)},
+    "bad_rows": {"which": None},  # None: every defect the served streams declare
     "revision": {"revision": 1},
     "drop_column": {"column": "value_ytd"},
 }
@@ -56,6 +51,13 @@ _RULE_KEYS = ("kind", "path", "period", "times")
 
 class FaultError(ValueError):
     """A fault rule or spec that cannot be understood."""
+
+
+def known_defects() -> tuple[str, ...]:
+    """Every defect name a served stream declares (imported late: the data modules are big)."""
+    from consumption_monitor.sample_server.catalog import defect_names
+
+    return defect_names()
 
 
 def _as_int(name: str, value: Any, minimum: int) -> int:
@@ -90,15 +92,16 @@ def _normalise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         if out["seconds"] < 0:
             raise FaultError("seconds must be >= 0")
     elif kind == "bad_rows":
-        which = out["which"]
+        known = known_defects()
+        which = list(known) if out["which"] is None else out["which"]
         if isinstance(which, str):
             which = [part for part in which.replace(",", "+").split("+") if part]
         if not isinstance(which, list) or not which:
             raise FaultError("which must be a non-empty list of defect names")
-        bad = [name for name in which if name not in DEFECTS]
+        bad = [name for name in which if name not in known]
         if bad:
             raise FaultError(f"unknown defect(s): {', '.join(map(str, bad))}")
-        out["which"] = [name for name in DEFECTS if name in which]
+        out["which"] = [name for name in known if name in which]
     elif kind == "revision":
         out["revision"] = _as_int("revision", out["revision"], 0)
     elif kind == "drop_column" and not isinstance(out["column"], str):
@@ -296,11 +299,12 @@ class FaultPlan:
         return applied
 
     def take_data(
-        self, path: str, period: str | None, applied: Applied, *, defects_apply: bool
+        self, path: str, period: str | None, applied: Applied, *, defects: Sequence[str] = ()
     ) -> None:
         """Rules changing the data served: the last matching ``revision`` wins, and the
-        defects of all matching ``bad_rows`` rules are combined. ``bad_rows`` rules are
-        neither applied nor used up where ``defects_apply`` is false (district totals)."""
+        defects of all matching ``bad_rows`` rules are combined. A ``bad_rows`` rule is
+        neither applied nor used up on a stream declaring none of its defects (``defects``:
+        the names the stream declares, e.g. none for district totals)."""
         chosen: set[str] = set()
         with self._lock:
             for rule in list(self.rules):
@@ -310,9 +314,10 @@ class FaultPlan:
                     applied.revision = int(rule.params["revision"])
                 elif rule.kind == "drop_column":
                     applied.dropped_columns.append(rule.params["column"])
-                elif defects_apply:
-                    chosen.update(rule.params["which"])
                 else:
-                    continue
+                    fitting = set(rule.params["which"]) & set(defects)
+                    if not fitting:
+                        continue
+                    chosen.update(fitting)
                 self._consume(rule)
-        applied.defects = [name for name in DEFECTS if name in chosen]
+        applied.defects = [name for name in defects if name in chosen]

@@ -40,8 +40,6 @@ duplicate_key       20        an exact copy of row 20 inserted after it (one ext
 
 from __future__ import annotations
 
-import copy
-import random
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -50,8 +48,10 @@ from typing import Any
 
 import yaml
 
-from consumption_monitor.identifiers import USCC_ALPHABET, uscc_check_char
 from consumption_monitor.periods import Period, last_full_month, published_periods
+from consumption_monitor.sample_server import common
+from consumption_monitor.sample_server.common import rng as _rng
+from consumption_monitor.sample_server.served import Defect, ServedFeed, ServedStream, inject
 
 FEED = "retail_monthly"
 UNIT = "万元"
@@ -76,11 +76,6 @@ def codes() -> dict[str, Any]:
     """The shared code lists (region, industries, categories, indicators)."""
     text = resources.files("consumption_monitor") / "reference" / "retail_codes.yaml"
     return yaml.safe_load(text.read_text(encoding="utf-8"))
-
-
-def _rng(*parts: object) -> random.Random:
-    """A generator seeded by a stable string (str seeds hash with SHA-512, not hash())."""
-    return random.Random("|".join(str(part) for part in parts))
 
 
 # --- the roster of above-quota units -------------------------------------------------
@@ -168,13 +163,7 @@ class Enterprise:
 
 def make_uscc(name: str) -> str:
     """A valid USCC for a 西区 enterprise: 9 (工商) 1 (企业) 510403, org code, check."""
-    rng = _rng("uscc", name)
-    if rng.random() < 0.6:  # codes issued since 2015 start with "MA"
-        org = "MA" + "".join(rng.choice(USCC_ALPHABET) for _ in range(7))
-    else:  # older units keep their 8-digit organisation code and its check character
-        org = "".join(rng.choice("0123456789") for _ in range(8)) + rng.choice(USCC_ALPHABET)
-    body = "91" + codes()["region"]["code"] + org
-    return body + uscc_check_char(body)
+    return common.make_uscc(name, codes()["region"]["code"])
 
 
 @lru_cache(maxsize=1)
@@ -281,8 +270,7 @@ def _unit_rows_cents(period: Period, revision: int) -> list[tuple[Enterprise, st
     return out
 
 
-def _money(cents: int | None) -> float | None:
-    return None if cents is None else cents / 100
+_money = common.money
 
 
 def above_quota_rows(period: Period, revision: int = 0) -> list[dict[str, Any]]:
@@ -392,34 +380,71 @@ def _amount_field(row: dict[str, Any]) -> str:
     return "value_month" if row.get("value_month") is not None else "value_ytd"
 
 
+def _negative(row: dict[str, Any]) -> None:
+    row[_amount_field(row)] = -abs(row[_amount_field(row)])
+
+
+def _non_numeric(row: dict[str, Any]) -> None:
+    row[_amount_field(row)] = NON_NUMERIC_VALUE
+
+
+def _in_yuan(row: dict[str, Any]) -> None:
+    row["unit"] = "元"
+    for key in ("value_month", "value_ytd"):
+        if row[key] is not None:
+            row[key] = round(row[key] * 10000, 2)
+
+
+def _set(field: str, value: Any):
+    def change(row: dict[str, Any]) -> None:
+        row[field] = value
+
+    return change
+
+
+def _previous_period(row: dict[str, Any]) -> None:
+    row["period"] = str(Period.parse(row["period"]).shift(-1))
+
+
+def _bad_check(row: dict[str, Any]) -> None:
+    row["uscc"] = common.wrong_check_char(row["uscc"])
+
+
+_P = DEFECT_POSITIONS
+DEFECTS: tuple[Defect, ...] = (
+    Defect("negative_amount", _P["negative_amount"], _negative),
+    Defect("bad_uscc_check", _P["bad_uscc_check"], _bad_check),
+    Defect("wrong_region", _P["wrong_region"], _set("region_code", WRONG_REGION)),
+    Defect("non_numeric", _P["non_numeric"], _non_numeric),
+    Defect("duplicate_key", _P["duplicate_key"], mode="duplicate"),
+    Defect("wrong_period", _P["wrong_period"], _previous_period),
+    Defect("wrong_unit", _P["wrong_unit"], _in_yuan),
+)
+
+
 def inject_defects(rows: list[dict[str, Any]], which: list[str]) -> list[dict[str, Any]]:
     """A copy of ``rows`` with the named defects at the positions in ``DEFECT_POSITIONS``."""
-    out = copy.deepcopy(rows)
-    if not out:
-        return out
-    for defect in which:
-        if defect == "duplicate_key":
-            continue
-        row = out[DEFECT_POSITIONS[defect] % len(out)]
-        field = _amount_field(row)
-        if defect == "negative_amount":
-            row[field] = -abs(row[field])
-        elif defect == "bad_uscc_check":
-            uscc = row["uscc"]
-            wrong = USCC_ALPHABET[(USCC_ALPHABET.index(uscc[17]) + 1) % len(USCC_ALPHABET)]
-            row["uscc"] = uscc[:17] + wrong
-        elif defect == "wrong_region":
-            row["region_code"] = WRONG_REGION
-        elif defect == "non_numeric":
-            row[field] = NON_NUMERIC_VALUE
-        elif defect == "wrong_period":
-            row["period"] = str(Period.parse(row["period"]).shift(-1))
-        elif defect == "wrong_unit":
-            row["unit"] = "元"
-            for key in ("value_month", "value_ytd"):
-                if row[key] is not None:
-                    row[key] = round(row[key] * 10000, 2)
-    if "duplicate_key" in which:
-        index = DEFECT_POSITIONS["duplicate_key"] % len(out)
-        out.insert(index + 1, copy.deepcopy(out[index]))
-    return out
+    return inject(rows, DEFECTS, which)
+
+
+SERVED = ServedFeed(
+    name=FEED,
+    unit=UNIT,
+    first_period=FIRST_PERIOD,
+    january_alone=False,
+    streams=(
+        ServedStream(
+            "district_totals",
+            "/api/v1/retail/district-totals",
+            "page",
+            lambda period, revision, _as_of: district_rows(period, revision),
+        ),
+        ServedStream(
+            "above_quota",
+            "/api/v1/retail/above-quota",
+            "cursor",
+            lambda period, revision, _as_of: above_quota_rows(period, revision),
+            DEFECTS,
+        ),
+    ),
+)

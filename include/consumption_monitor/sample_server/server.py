@@ -4,9 +4,11 @@ Why a real server rather than a mocked session: the ingestion code must be exerc
 real sockets, headers, status codes, throttling and broken connections, exactly as it will
 meet them against the statistics bureau. Endpoints:
 
-* ``GET /health`` (no auth) and ``GET /api/v1/periods``;
-* ``GET /api/v1/retail/district-totals?period=YYYY-MM&page=1&page_size=50``;
-* ``GET /api/v1/retail/above-quota?period=YYYY-MM&cursor=<opaque>&limit=50``;
+* ``GET /health`` (no auth) and ``GET /api/v1/periods[?feed=<name>]`` (default retail);
+* one ``GET`` endpoint per stream declared in :mod:`.catalog`, paginated either
+  ``?period=YYYY-MM&page=1&page_size=50`` (``next_page``) or
+  ``?period=YYYY-MM&cursor=<opaque>&limit=50`` (``next_cursor``), e.g.
+  ``/api/v1/retail/district-totals`` (page) and ``/api/v1/retail/above-quota`` (cursor);
 * ``GET|POST|DELETE /_control/faults`` (no auth: it is a test server).
 
 With a token set, every ``/api`` request needs ``Authorization: Bearer <token>``. The token
@@ -33,8 +35,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from consumption_monitor.periods import Period, PeriodError, last_full_month
-from consumption_monitor.sample_server import retail_data
+from consumption_monitor.sample_server import catalog, retail_data
 from consumption_monitor.sample_server.faults import Applied, FaultError, FaultPlan, FaultRule
+from consumption_monitor.sample_server.served import ServedFeed, ServedStream, inject
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,6 @@ TOKEN_ENV = "CM_FEED_TOKEN"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 
-DISTRICT_PATH = "/api/v1/retail/district-totals"
-ABOVE_QUOTA_PATH = "/api/v1/retail/above-quota"
 PERIODS_PATH = "/api/v1/periods"
 CONTROL_PATH = "/_control/faults"
 
@@ -107,7 +108,7 @@ def _without(rows: list[dict[str, Any]], applied: Applied) -> list[dict[str, Any
 
 
 class FeedServer:
-    """The sample retail feed, served from a daemon thread (``start``/``stop`` or ``with``).
+    """The sample feeds, served from a daemon thread (``start``/``stop`` or ``with``).
 
     ``faults`` may be mutated or replaced while the server runs; ``request_log`` records
     method, path, query, status and the faults applied for every request, for tests.
@@ -232,14 +233,13 @@ class FeedServer:
         applied = self.faults.take_transport(path, query.get("period"))
         if applied.slow_seconds:
             time.sleep(applied.slow_seconds)
+        route = catalog.routes().get(path)
         if applied.error is not None:
             response = self._fault_error(applied.error)
         elif path == PERIODS_PATH:
-            response = self._periods()
-        elif path == DISTRICT_PATH:
-            response = self._district(path, query, applied)
-        elif path == ABOVE_QUOTA_PATH:
-            response = self._above_quota(path, query, applied)
+            response = self._periods(query.get("feed") or retail_data.FEED)
+        elif route is not None:
+            response = self._serve(*route, path, query, applied)
         else:
             response = _error(404, "not_found", "未找到该接口", path=path)
         response.truncate = applied.truncate
@@ -259,12 +259,15 @@ class FeedServer:
     def _today(self) -> datetime.date:
         return self.as_of or datetime.date.today()
 
-    def _periods(self) -> Response:
-        periods = retail_data.available_periods(self._today())
+    def _periods(self, name: str) -> Response:
+        feed = catalog.feeds().get(name)
+        if feed is None:
+            return _error(404, "not_found", f"没有数据源 {name}", feed=name)
+        periods = feed.available_periods(self._today())
         return Response(
             200,
             {
-                "feed": retail_data.FEED,
+                "feed": feed.name,
                 "as_of": self._today().isoformat(),
                 "first": str(periods[0]) if periods else None,
                 "last": str(periods[-1]) if periods else None,
@@ -272,14 +275,14 @@ class FeedServer:
             },
         )
 
-    def _resolve_period(self, raw: str | None) -> Period | Response:
+    def _resolve_period(self, feed: ServedFeed, raw: str | None) -> Period | Response:
         if raw is None or not raw.strip():
             return _bad_request("缺少参数 period（格式 YYYY-MM）")
         try:
             period = Period.parse(raw)
         except PeriodError:
             return _bad_request("参数 period 格式错误，应为 YYYY-MM", period=raw)
-        if not period.is_published_alone:
+        if not feed.is_published_alone(period):
             return _error(
                 404,
                 "combined_period",
@@ -288,11 +291,11 @@ class FeedServer:
                 combined_with=str(period.shift(1)),
             )
         last = last_full_month(self._today())
-        if period < retail_data.FIRST_PERIOD:
+        if period < feed.first_period:
             return _error(
                 404,
                 "not_published",
-                f"{period} 不在本数据源的发布范围内（最早为 {retail_data.FIRST_PERIOD}）",
+                f"{period} 不在本数据源的发布范围内（最早为 {feed.first_period}）",
                 period=str(period),
             )
         if period > last:
@@ -304,38 +307,69 @@ class FeedServer:
             )
         return period
 
-    def _district(self, path: str, query: dict[str, str], applied: Applied) -> Response:
-        period = self._resolve_period(query.get("period"))
+    def _serve(
+        self,
+        feed: ServedFeed,
+        stream: ServedStream,
+        path: str,
+        query: dict[str, str],
+        applied: Applied,
+    ) -> Response:
+        """One page of a stream: the period's full row list (revised, with defects and
+        dropped columns applied before paging, so ``total`` always matches the rows)."""
+        period = self._resolve_period(feed, query.get("period"))
         if isinstance(period, Response):
             return period
-        page = _int_param(query, "page", 1, 10**6)
-        page_size = _int_param(query, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        for value in (page, page_size):
-            if isinstance(value, Response):
-                return value
-        assert isinstance(page, int) and isinstance(page_size, int)
-        self.faults.take_data(path, str(period), applied, defects_apply=False)
-        rows = _without(retail_data.district_rows(period, applied.revision or 0), applied)
-        start = (page - 1) * page_size
+        window = self._window(stream, query, period)
+        if isinstance(window, Response):
+            return window
+        self.faults.take_data(path, str(period), applied, defects=stream.defect_names)
+        rows = stream.rows(period, applied.revision or 0, self._today())
+        if applied.defects:
+            rows = inject(rows, stream.defects, applied.defects)
+        rows = _without(rows, applied)
+        start, size = window
+        head: dict[str, Any] = {"feed": feed.name, "stream": stream.name, "period": str(period)}
+        if feed.unit is not None:
+            head["unit"] = feed.unit
+        if stream.paging == "page":
+            page = start // size + 1
+            more = start + size < len(rows)
+            return Response(
+                200,
+                {
+                    **head,
+                    "page": page,
+                    "page_size": size,
+                    "total": len(rows),
+                    "next_page": page + 1 if more else None,
+                    "data": rows[start : start + size],
+                },
+            )
+        end = start + size
         return Response(
             200,
             {
-                "feed": retail_data.FEED,
-                "stream": "district_totals",
-                "period": str(period),
-                "unit": retail_data.UNIT,
-                "page": page,
-                "page_size": page_size,
+                **head,
                 "total": len(rows),
-                "next_page": page + 1 if start + page_size < len(rows) else None,
-                "data": rows[start : start + page_size],
+                "next_cursor": _encode_cursor(period, end) if end < len(rows) else None,
+                "data": rows[start:end],
             },
         )
 
-    def _above_quota(self, path: str, query: dict[str, str], applied: Applied) -> Response:
-        period = self._resolve_period(query.get("period"))
-        if isinstance(period, Response):
-            return period
+    @staticmethod
+    def _window(
+        stream: ServedStream, query: dict[str, str], period: Period
+    ) -> tuple[int, int] | Response:
+        """(first row, page size) from the stream's paging parameters."""
+        if stream.paging == "page":
+            page = _int_param(query, "page", 1, 10**6)
+            size = _int_param(query, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+            for value in (page, size):
+                if isinstance(value, Response):
+                    return value
+            assert isinstance(page, int) and isinstance(size, int)
+            return (page - 1) * size, size
         limit = _int_param(query, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if isinstance(limit, Response):
             return limit
@@ -345,24 +379,7 @@ class FeedServer:
             if decoded is None:
                 return _bad_request("参数 cursor 无效或与 period 不符", period=str(period))
             offset = decoded
-        self.faults.take_data(path, str(period), applied, defects_apply=True)
-        rows = retail_data.above_quota_rows(period, applied.revision or 0)
-        if applied.defects:
-            rows = retail_data.inject_defects(rows, applied.defects)
-        rows = _without(rows, applied)
-        end = offset + limit
-        return Response(
-            200,
-            {
-                "feed": retail_data.FEED,
-                "stream": "above_quota",
-                "period": str(period),
-                "unit": retail_data.UNIT,
-                "total": len(rows),
-                "next_cursor": _encode_cursor(period, end) if end < len(rows) else None,
-                "data": rows[offset:end],
-            },
-        )
+        return offset, limit
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -497,6 +514,7 @@ def serve_forever(
     periods = retail_data.available_periods(as_of)
     span = f"{periods[0]} 至 {periods[-1]}" if periods else "无"
     print(f"样例数据服务已启动：{server.url}（数据期别 {span}）", flush=True)
+    print(f"数据源：{'、'.join(catalog.feeds())}", flush=True)
     print("已启用令牌认证" if token else "未启用认证", flush=True)
     if server.faults.rules:
         print(f"已注入故障规则 {len(server.faults.rules)} 条", flush=True)

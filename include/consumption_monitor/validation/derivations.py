@@ -8,12 +8,15 @@ column with a plain built-in expectation. The spec's ``derive`` list says which 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from consumption_monitor.feeds.spec import DeriveSpec
 from consumption_monitor.identifiers import is_uscc_well_formed, is_valid_uscc
+from consumption_monitor.periods import Period
 
 
 @dataclass
@@ -24,7 +27,7 @@ class DeriveContext:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-Derivation = Callable[[pd.DataFrame, str, DeriveContext], pd.DataFrame]
+Derivation = Callable[..., pd.DataFrame]  # (frame, stream, ctx, **params from the spec)
 REGISTRY: dict[str, Derivation] = {}
 
 
@@ -37,12 +40,13 @@ def derivation(name: str) -> Callable[[Derivation], Derivation]:
 
 
 def apply(
-    names: tuple[str, ...], frame: pd.DataFrame, stream: str, ctx: DeriveContext
+    steps: Iterable[DeriveSpec | str], frame: pd.DataFrame, stream: str, ctx: DeriveContext
 ) -> pd.DataFrame:
-    for name in names:
-        if name not in REGISTRY:
-            raise KeyError(f"unknown derivation {name!r} (known: {sorted(REGISTRY)})")
-        frame = REGISTRY[name](frame, stream, ctx)
+    for step in steps:
+        spec = DeriveSpec(step) if isinstance(step, str) else step
+        if spec.name not in REGISTRY:
+            raise KeyError(f"unknown derivation {spec.name!r} (known: {sorted(REGISTRY)})")
+        frame = REGISTRY[spec.name](frame, stream, ctx, **spec.kwargs)
     return frame
 
 
@@ -100,4 +104,60 @@ def above_quota_components(frame: pd.DataFrame, stream: str, ctx: DeriveContext)
     expected = pd.Series(total, index=frame.index, dtype="float64")
     gap = _gap_pct(expected, frame["value_ytd"].astype("float64"))
     frame.loc[mask, "_components_gap_pct"] = gap[mask]
+    return frame
+
+
+def _empty(frame: pd.DataFrame, dtype: str) -> pd.Series:
+    return pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
+
+
+@derivation("ytd_monotonic")
+def ytd_monotonic(
+    frame: pd.DataFrame, stream: str, ctx: DeriveContext, columns: list[str]
+) -> pd.DataFrame:
+    """``_ytd_monotonic_ok``: every listed year-to-date column is ≥ its value in the previous
+    period of the same year (matched on the stream's keys other than the period).
+
+    For series published year-to-date only (NBS online retail) continuity cannot be checked
+    as "previous YTD + month", but a cumulative figure can never fall within a year. Null
+    where not applicable: the first period of a year, the previous period not in the
+    warehouse yet (a backfill in any order stays valid), or a value missing on either side.
+    """
+    frame["_ytd_monotonic_ok"] = _empty(frame, "boolean")
+    previous = ctx.previous.get(stream)
+    present = [c for c in columns if c in frame.columns]
+    period = Period.parse(ctx.period)
+    if period.shift(-1).year != period.year or previous is None or previous.empty or not present:
+        return frame
+    keys = [k for k in ctx.keys.get(stream, ()) if k != "period"]
+    prior = previous[[*keys, *present]].rename(columns={c: f"_prev_{c}" for c in present})
+    merged = frame[keys].merge(prior, on=keys, how="left")
+    merged.index = frame.index
+    ok = pd.Series(True, index=frame.index)
+    known = pd.Series(True, index=frame.index)
+    for column in present:
+        now = frame[column].astype("float64")
+        before = merged[f"_prev_{column}"].astype("float64")
+        known &= now.notna() & before.notna()
+        ok &= now >= before
+    frame["_ytd_monotonic_ok"] = pd.array(
+        [bool(o) if k else None for o, k in zip(ok, known, strict=True)], dtype="boolean"
+    )
+    return frame
+
+
+@derivation("date_in_period")
+def date_in_period(
+    frame: pd.DataFrame, stream: str, ctx: DeriveContext, column: str
+) -> pd.DataFrame:
+    """``_<column>_in_period``: the ISO date lies in the batch's period (events of a month,
+    cases received in a month). Null where the date is missing or did not parse."""
+    out = f"_{column}_in_period"
+    frame[out] = _empty(frame, "boolean")
+    if column not in frame:
+        return frame
+    values: list[Any] = [
+        None if not isinstance(v, str) else v[:7] == ctx.period for v in frame[column]
+    ]
+    frame[out] = pd.array(values, dtype="boolean")
     return frame

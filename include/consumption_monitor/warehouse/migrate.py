@@ -1,5 +1,6 @@
-"""Bring a warehouse to the current schema: Alembic migrations for tables, then the
-analyst views from ``sql/`` (dropped and recreated, as dbt does for views).
+"""Bring a warehouse to the current schema: Alembic migrations for tables, the reference
+tables from ``reference/`` files (reloaded when a file changed), then the analyst views from
+``sql/`` (dropped and recreated, as dbt does for views).
 
 Concurrent callers (several tasks starting at once) are serialised: PostgreSQL by an
 advisory lock, SQLite by its write lock.
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text
 from consumption_monitor import config
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for, is_postgres
+from consumption_monitor.warehouse.reference import refresh_reference
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -86,7 +88,8 @@ def refresh_views(
 
 
 def upgrade(url: str | None = None, *, engine: Engine | None = None) -> str | None:
-    """Migrate to head and refresh the views; returns the revision reached."""
+    """Migrate to head, reload changed reference tables and refresh the views; returns the
+    revision reached."""
     engine = engine or engine_for(config.warehouse_url(url))
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
@@ -96,6 +99,7 @@ def upgrade(url: str | None = None, *, engine: Engine | None = None) -> str | No
         migrated = current_revision(conn) != head_revision()
         if migrated:
             command.upgrade(cfg, "head")
+        refresh_reference(conn, force=migrated)
         refresh_views(conn, force=migrated)
         revision = current_revision(conn)
     log.info("warehouse %s at revision %s", engine.url.render_as_string(), revision)

@@ -225,6 +225,39 @@ mart_indicator_snapshot = Table(
     comment="mart: immutable indicator snapshots; a revision adds a row",
 )
 
+ref_workday_calendar = Table(
+    "ref_workday_calendar",
+    metadata,
+    Column("day", String(10), primary_key=True, comment="ISO date"),
+    Column("is_workday", Boolean, nullable=False),
+    Column(
+        "workday_seq",
+        Integer,
+        nullable=False,
+        comment="working days from the first covered date up to this one, inclusive",
+    ),
+    Column(
+        "day_type",
+        String(16),
+        nullable=False,
+        comment="workday | weekend | holiday | adjusted_workday",
+    ),
+    Column("holiday_name", String(32), comment="the holiday, or the holiday a 调休 day serves"),
+    Index("ix_ref_workday_calendar_workday_seq", "workday_seq"),
+    comment="reference: PRC working-day calendar from reference/prc_holidays.yaml; "
+    "the N-th working day after D has workday_seq = seq(D) + N",
+)
+
+audit_reference_data = Table(
+    "audit_reference_data",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("sha256", String(64), nullable=False, comment="of the reference file loaded"),
+    Column("rows", Integer, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    comment="audit: the reference tables in place and the file they were loaded from",
+)
+
 FEED_TABLES: dict[str, tuple[Table, Table]] = {}
 for _feed in list_feeds():
     for _stream in load_feed(_feed).streams:
