@@ -327,3 +327,23 @@ def test_retry_after_date_in_the_past_is_zero() -> None:
 @pytest.mark.parametrize("value", [None, "", "   ", "soon", "-5", "1.5"])
 def test_retry_after_unreadable_is_none(value: str | None) -> None:
     assert retry_after_seconds(value, now=0.0) is None
+
+
+def test_a_response_slower_than_the_read_timeout_is_retried(feed_server: FeedServer) -> None:
+    """A slow source hits the read timeout; the page is asked for again and arrives."""
+    feed_server.faults.add("slow", times=1, seconds=1.5, path="district-totals")
+    waits: list[float] = []
+    policy = dataclasses.replace(POLICY, read_timeout_s=0.5)
+    _, rows = fetch_all(make_source(waits, policy=policy), DISTRICT)
+    assert rows
+    assert len(waits) == 1  # one timeout, one retry
+
+
+def test_a_slow_response_within_the_timeout_is_simply_waited_for(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.faults.add("slow", times=1, seconds=0.3, path="district-totals")
+    waits: list[float] = []
+    _, rows = fetch_all(make_source(waits), DISTRICT)
+    assert rows
+    assert waits == []
