@@ -69,3 +69,25 @@ def comparable_rate(current: float, prior: float, *key: object) -> float:
     naive = (current / prior - 1) * 100
     draw = rng("yoy", *key)
     return round(naive + draw.choice((-1, 1)) * draw.uniform(0.2, 1.5), 1)
+
+
+# Row edits shared by the feeds' defect lists (each feed's ``DEFECTS`` picks the rows).
+
+
+def set_field(field: str, value: Any):
+    """An edit that sets ``field`` to ``value`` (an unknown code, a wrong region…)."""
+
+    def change(row: dict[str, Any]) -> None:
+        row[field] = value
+
+    return change
+
+
+def previous_period(row: dict[str, Any]) -> None:
+    """Label the row with the month before its period (a row from the wrong month)."""
+    row["period"] = str(Period.parse(row["period"]).shift(-1))
+
+
+def bad_check(row: dict[str, Any]) -> None:
+    """Replace the USCC's check character with a wrong one (well formed, check fails)."""
+    row["uscc"] = wrong_check_char(row["uscc"])

@@ -31,6 +31,7 @@ from typing import Any
 
 from consumption_monitor.calendar import WorkdayCalendar, load_calendar
 from consumption_monitor.periods import Period
+from consumption_monitor.sample_server import common
 from consumption_monitor.sample_server.common import REGION_CODE, days_of, feed_codes, rng
 from consumption_monitor.sample_server.served import Defect, ServedFeed, ServedStream
 
@@ -169,13 +170,6 @@ def _impossible_date(row: dict[str, Any]) -> None:
     row["received_date"] = f"{row['period']}-32"
 
 
-def _set(field: str, value: Any):
-    def change(row: dict[str, Any]) -> None:
-        row[field] = value
-
-    return change
-
-
 def _last_month(row: dict[str, Any]) -> None:
     row["received_date"] = (Period.parse(row["period"]).first_day - timedelta(days=1)).isoformat()
 
@@ -202,8 +196,8 @@ DEFECTS = (
         where=_accepted_complaint,
     ),
     Defect("bad_date", 9, _impossible_date),
-    Defect("unknown_outcome", 12, _set("outcome", UNKNOWN_OUTCOME)),
-    Defect("unknown_type", 15, _set("case_type", UNKNOWN_TYPE)),
+    Defect("unknown_outcome", 12, common.set_field("outcome", UNKNOWN_OUTCOME)),
+    Defect("unknown_type", 15, common.set_field("case_type", UNKNOWN_TYPE)),
     Defect("received_outside_period", 18, _last_month),
     Defect("duplicate_key", 21, mode="duplicate"),
 )

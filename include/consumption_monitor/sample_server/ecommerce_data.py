@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from consumption_monitor.periods import Period
+from consumption_monitor.sample_server import common
 from consumption_monitor.sample_server.common import (
     REGION_CODE,
     REGION_NAME,
@@ -40,7 +41,6 @@ from consumption_monitor.sample_server.common import (
     make_uscc,
     money,
     rng,
-    wrong_check_char,
 )
 from consumption_monitor.sample_server.served import Defect, ServedFeed, ServedStream
 
@@ -275,29 +275,14 @@ def _live_exceeds(row: dict[str, Any]) -> None:
     row["live_sales"] = round(row["online_sales"] * 1.2 + 0.01, 2)
 
 
-def _set(field: str, value: Any):
-    def change(row: dict[str, Any]) -> None:
-        row[field] = value
-
-    return change
-
-
-def _previous_period(row: dict[str, Any]) -> None:
-    row["period"] = str(Period.parse(row["period"]).shift(-1))
-
-
-def _bad_check(row: dict[str, Any]) -> None:
-    row["uscc"] = wrong_check_char(row["uscc"])
-
-
 DISTRICT_DEFECTS = (Defect("ytd_decrease", 0, _halve_ytd),)
 PLATFORM_DEFECTS = (
     Defect("negative_amount", 2, _negative),
     Defect("live_exceeds_online", 5, _live_exceeds),
-    Defect("fractional_count", 8, _set("live_sessions", FRACTIONAL_SESSIONS)),
-    Defect("unknown_platform", 11, _set("platform", UNKNOWN_PLATFORM)),
-    Defect("bad_uscc_check", 14, _bad_check),
-    Defect("wrong_period", 17, _previous_period),
+    Defect("fractional_count", 8, common.set_field("live_sessions", FRACTIONAL_SESSIONS)),
+    Defect("unknown_platform", 11, common.set_field("platform", UNKNOWN_PLATFORM)),
+    Defect("bad_uscc_check", 14, common.bad_check),
+    Defect("wrong_period", 17, common.previous_period),
     Defect("duplicate_key", 20, mode="duplicate"),
 )
 

@@ -395,29 +395,14 @@ def _in_yuan(row: dict[str, Any]) -> None:
             row[key] = round(row[key] * 10000, 2)
 
 
-def _set(field: str, value: Any):
-    def change(row: dict[str, Any]) -> None:
-        row[field] = value
-
-    return change
-
-
-def _previous_period(row: dict[str, Any]) -> None:
-    row["period"] = str(Period.parse(row["period"]).shift(-1))
-
-
-def _bad_check(row: dict[str, Any]) -> None:
-    row["uscc"] = common.wrong_check_char(row["uscc"])
-
-
 _P = DEFECT_POSITIONS
 DEFECTS: tuple[Defect, ...] = (
     Defect("negative_amount", _P["negative_amount"], _negative),
-    Defect("bad_uscc_check", _P["bad_uscc_check"], _bad_check),
-    Defect("wrong_region", _P["wrong_region"], _set("region_code", WRONG_REGION)),
+    Defect("bad_uscc_check", _P["bad_uscc_check"], common.bad_check),
+    Defect("wrong_region", _P["wrong_region"], common.set_field("region_code", WRONG_REGION)),
     Defect("non_numeric", _P["non_numeric"], _non_numeric),
     Defect("duplicate_key", _P["duplicate_key"], mode="duplicate"),
-    Defect("wrong_period", _P["wrong_period"], _previous_period),
+    Defect("wrong_period", _P["wrong_period"], common.previous_period),
     Defect("wrong_unit", _P["wrong_unit"], _in_yuan),
 )
 
