@@ -156,6 +156,22 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _locate(feed_name: str, rows: list[dict[str, Any]]) -> None:
+    """Add, for file feeds, where the row is in the unit's workbook and what is wrong."""
+    from consumption_monitor.feeds.spec import load_feed
+
+    feed = load_feed(feed_name)
+    if feed.source_kind != "file":
+        return
+    from consumption_monitor.ledgers.messages import describe_quarantined
+
+    for row in rows:
+        raw, failed = json.loads(row["raw_values"]), json.loads(row["failed_expectations"])
+        row["location"] = f"{row['period']} " + describe_quarantined(
+            feed, row["stream"], raw, failed
+        )
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -168,13 +184,15 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         stmt = stmt.where(q.c.period == args.period)
     with (engine_for(args.url) if args.url else engine_for(None)).connect() as conn:
         rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    _locate(args.feed, rows)
     _print(
         rows,
         args.json,
         lambda d: (
             "\n".join(
-                f"{r['period']} {r['stream']} 第{r['row_number']}行 {r['failed_expectations']} "
-                f"{r['raw_values']}"
+                r.get("location")
+                or f"{r['period']} {r['stream']} 第{r['row_number']}行 "
+                f"{r['failed_expectations']} {r['raw_values']}"
                 for r in d
             )
             or "无隔离数据"
@@ -212,6 +230,38 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             f"{f['name']}  {f['title']}  streams: {', '.join(s['name'] for s in f['streams'])}"
             for f in d
         ),
+    )
+    return 0
+
+
+def cmd_ledger_templates(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from consumption_monitor.ledgers.templates import write_templates
+
+    files = [str(p) for p in write_templates(Path(args.out))]
+    _print(
+        {"files": files},
+        args.json,
+        lambda d: "已生成台账模板：\n" + "\n".join(f"  {f}" for f in d["files"]),
+    )
+    return 0
+
+
+def cmd_ledger_samples(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from consumption_monitor.ledgers.samples import write_samples
+
+    written = write_samples(Path(args.out), args.start, args.end)
+    data = {
+        "files": [str(f.path) for f in written],
+        "rows": sum(f.rows for f in written),
+    }
+    _print(
+        data,
+        args.json,
+        lambda d: f"已生成 {len(d['files'])} 个样例台账文件（{d['rows']} 行）：{args.out}",
     )
     return 0
 
@@ -274,6 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feeds", help="list the feed specs")
     _json_arg(p)
     p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser(
+        "ledger-templates", help="write the blank work-ledger Excel templates (one per ledger)"
+    )
+    p.add_argument("--out", required=True, help="folder to write the .xlsx templates to")
+    _json_arg(p)
+    p.set_defaults(func=cmd_ledger_templates)
+
+    p = sub.add_parser(
+        "ledger-samples", help="write deterministic filled sample ledgers (file-drop demo)"
+    )
+    p.add_argument("--out", required=True, help="folder to write the .xlsx files to")
+    p.add_argument("--from", dest="start", default="2024-01", help="first period YYYY-MM")
+    p.add_argument("--to", dest="end", help="last period YYYY-MM (default: last full month)")
+    _json_arg(p)
+    p.set_defaults(func=cmd_ledger_samples)
 
     p = sub.add_parser("feed-server", help="serve the sample statistics feeds over HTTP")
     from consumption_monitor.sample_server.server import add_cli_arguments as server_args

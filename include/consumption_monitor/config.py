@@ -30,6 +30,11 @@ def archive_dir() -> Path:
     return Path(os.environ.get("CM_ARCHIVE_DIR") or data_dir() / "archive").resolve()
 
 
+def incoming_dir() -> Path:
+    """Root of the file drops (``CM_INCOMING_DIR``): ``<root>/<feed>/`` per file feed."""
+    return Path(os.environ.get("CM_INCOMING_DIR") or data_dir() / "incoming").resolve()
+
+
 def expectations_dir() -> Path:
     return Path(os.environ.get("CM_EXPECTATIONS_DIR") or REPO_DIR / "expectations").resolve()
 

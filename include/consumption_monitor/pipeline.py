@@ -15,7 +15,7 @@ from consumption_monitor import config
 from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
 from consumption_monitor.feeds.frames import to_frame
-from consumption_monitor.feeds.http_source import HttpSource
+from consumption_monitor.feeds.source import Source
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.periods import Period
 from consumption_monitor.warehouse.db import engine_for
@@ -46,7 +46,7 @@ def extract_step(
     period: str,
     *,
     url: str | None = None,
-    source: HttpSource | None = None,
+    source: Source | None = None,
     archive_root: Path | None = None,
     run: RunContext | None = None,
 ) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def run_period(
     period: str,
     *,
     url: str | None = None,
-    source: HttpSource | None = None,
+    source: Source | None = None,
     archive_root: Path | None = None,
 ) -> dict[str, Any]:
     """extract → validate → load → snapshot for one period, outside Airflow."""

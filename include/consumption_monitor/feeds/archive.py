@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumption_monitor.feeds.http_source import Page
+from consumption_monitor.feeds.source import Page
 
 MANIFEST = "manifest.json"
 
@@ -34,6 +34,7 @@ class PageRecord:
     params: dict[str, Any]
     status: int
     received_at: str
+    format: str = "json"  # manifests written before file sources have no format: JSON
 
 
 class Attempt:
@@ -50,7 +51,7 @@ class Attempt:
         self.pages: list[PageRecord] = []
 
     def write_page(self, page: Page) -> PageRecord:
-        name = f"{page.stream}-p{page.number:04d}.json"
+        name = f"{page.stream}-p{page.number:04d}.{page.format}"
         (self.path / name).write_bytes(page.body)
         record = PageRecord(
             stream=page.stream,
@@ -62,6 +63,7 @@ class Attempt:
             params=page.params,
             status=page.status,
             received_at=page.received_at.isoformat(),
+            format=page.format,
         )
         self.pages.append(record)
         return record

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from consumption_monitor import config
-from consumption_monitor.feeds.archive import Attempt, read_manifest, read_pages
+from consumption_monitor.feeds.archive import Attempt, PageRecord, read_manifest, read_pages
 from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
-from consumption_monitor.feeds.http_source import HttpSource
+from consumption_monitor.feeds.source import Source, source_for
 from consumption_monitor.feeds.spec import FeedSpec
 from consumption_monitor.periods import Period, last_full_month
 
@@ -38,6 +38,7 @@ class ExtractedBatch:
     rows: dict[str, int] = field(default_factory=dict)
     pages: int = 0
     bytes: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. files a file source rejected
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class ExtractedBatch:
             "rows": dict(self.rows),
             "pages": self.pages,
             "bytes": self.bytes,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -113,13 +115,14 @@ def extract(
     feed: FeedSpec,
     period: str,
     *,
-    source: HttpSource | None = None,
+    source: Source | None = None,
     archive_root: Path | None = None,
 ) -> ExtractedBatch:
-    """Fetch every stream of ``feed`` for ``period`` into the archive."""
+    """Fetch every stream of ``feed`` for ``period`` into the archive, from the source its
+    spec declares (HTTP API or file drop) unless one is given."""
     check_period_published(feed, period)
     root = archive_root or config.archive_dir()
-    source = source or HttpSource(config.feed_endpoint(feed.connection_id))
+    source = source or source_for(feed)
     attempt = Attempt(root, feed.name, period)
     source.on_unparseable = attempt.keep_unparseable
     records: dict[str, list[dict[str, Any]]] = {}
@@ -162,15 +165,29 @@ def extract(
         rows={name: len(rows) for name, rows in records.items()},
         pages=len(pages),
         bytes=sum(p["bytes"] for p in pages),
+        notes=list(getattr(source, "notes", [])),
     )
     log.info("extracted %s %s: batch %s, rows %s", feed.name, period, batch_id, batch.rows)
     return batch
 
 
+def _json_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
+    return json.loads(body)[feed.stream(record.stream).records_field]
+
+
+def _xlsx_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
+    from consumption_monitor.ledgers.workbook import records_of
+
+    return records_of(feed, record.stream, body, str(record.params.get("file", "")))
+
+
+# page format -> how its archived bytes become records; the same function extraction used
+RECORD_READERS = {"json": _json_records, "xlsx": _xlsx_records}
+
+
 def read_records(feed: FeedSpec, batch_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """The records of every stream, re-read from the archived pages."""
+    """The records of every stream, re-parsed from the archived pages by their format."""
     out: dict[str, list[dict[str, Any]]] = {s.name: [] for s in feed.streams}
     for record, body in read_pages(batch_dir):
-        doc = json.loads(body)
-        out[record.stream].extend(doc[feed.stream(record.stream).records_field])
+        out[record.stream].extend(RECORD_READERS[record.format](feed, record, body))
     return out

@@ -27,7 +27,10 @@ from consumption_monitor.feeds.errors import (
     PayloadError,
     PeriodNotPublished,
 )
+from consumption_monitor.feeds.source import Page
 from consumption_monitor.feeds.spec import StreamSpec
+
+__all__ = ["HttpSource", "Page", "RetryPolicy", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +44,6 @@ class RetryPolicy:
     max_wait_s: float = 60.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
-
-
-@dataclass(frozen=True)
-class Page:
-    """One received page: the exact bytes plus what the request was."""
-
-    stream: str
-    number: int
-    url: str  # without credentials; the token travels in a header
-    params: dict[str, Any]
-    status: int
-    body: bytes
-    received_at: datetime
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -92,6 +82,7 @@ class HttpSource:
         self._sleep = sleep
         # called with every 200 body that is not JSON, so the archive can keep it
         self.on_unparseable = on_unparseable
+        self.notes: list[str] = []  # the Source protocol; HTTP problems raise instead
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

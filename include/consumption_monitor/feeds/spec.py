@@ -33,6 +33,8 @@ class ColumnSpec:
     unit: str | None = None
     description: str = ""
     length: int | None = None  # max length for strings, used by the warehouse DDL
+    label: str | None = None  # header text in file templates (file sources only)
+    choices: tuple[str, ...] = ()  # code list: template drop-down and suite value set
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class FeedSpec:
     source_kind: Literal["http", "file"]
     connection_id: str
     streams: tuple[StreamSpec, ...]
+    source_options: dict[str, Any] = field(default_factory=dict)  # kind-specific settings
     release_day: int = 15
     first_period: str = "2024-01"
     published_months: tuple[int, ...] = tuple(range(1, 13))
@@ -129,6 +132,8 @@ class FeedSpec:
 
 
 def _column(raw: dict[str, Any], where: str) -> ColumnSpec:
+    raw = dict(raw)
+    raw["choices"] = tuple(raw.get("choices", ()))
     col = ColumnSpec(**raw)
     if col.type not in COLUMN_TYPES:
         raise SpecError(f"{where}: column {col.name!r} has unknown type {col.type!r}")
@@ -137,7 +142,11 @@ def _column(raw: dict[str, Any], where: str) -> ColumnSpec:
 
 def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
     where = f"feed {feed}, stream {raw.get('name')}"
-    columns = tuple(_column(c, where) for c in raw.pop("columns"))
+    # a YAML alias of a shared column list may appear as one nested item: splice it in
+    flat: list[dict[str, Any]] = []
+    for item in raw.pop("columns"):
+        flat.extend(item if isinstance(item, list) else [item])
+    columns = tuple(_column(c, where) for c in flat)
     paginator = PaginatorSpec(**raw.pop("paginator", {}))
     stream = StreamSpec(
         columns=columns,
@@ -154,12 +163,14 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
 
 
 def parse_feed(raw: dict[str, Any]) -> FeedSpec:
-    raw = dict(raw)
-    source = raw.pop("source")
+    # ``x-`` keys hold YAML anchors shared by streams (code lists, common columns)
+    raw = {k: v for k, v in raw.items() if not k.startswith("x-")}
+    source = dict(raw.pop("source"))
     streams = tuple(_stream(dict(s), raw["name"]) for s in raw.pop("streams"))
     feed = FeedSpec(
-        source_kind=source["kind"],
-        connection_id=source.get("connection", "cm_feed"),
+        source_kind=source.pop("kind"),
+        connection_id=source.pop("connection", "cm_feed"),
+        source_options=source,
         streams=streams,
         published_months=tuple(raw.pop("published_months", range(1, 13))),
         measures=tuple(raw.pop("measures", ())),

@@ -180,7 +180,10 @@ def validate_batch(
         frame = frames[stream.name].reset_index(drop=True)  # GX reports positions
         frame = derivations.apply(stream.derive, frame, stream.name, ctx)
         suite_doc = read_suite(stream.suite_name)
-        results = _run_suite(frame, suite_doc, {"expected_periods": [period]})
+        # code lists live in the spec (one source for templates and checks): suites refer
+        # to them as {"$PARAMETER": "choices_<column>"}
+        params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
+        results = _run_suite(frame, suite_doc, {"expected_periods": [period], **params})
         stream_outcomes = sorted(
             (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
         )

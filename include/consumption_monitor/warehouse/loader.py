@@ -176,7 +176,8 @@ def register_batch(
             batch_id=batch.batch_id,
             started_at=started_at,
             run=run,
-            message=f"rows {batch.rows}, {batch.pages} pages, {batch.bytes} bytes",
+            message=f"rows {batch.rows}, {batch.pages} pages, {batch.bytes} bytes"
+            + "".join(f"; {note}" for note in batch.notes),
         )
     return revision
 
