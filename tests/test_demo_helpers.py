@@ -326,7 +326,8 @@ def test_cli_defaults() -> None:
     demo.add_cli_arguments(parser)
     args = parser.parse_args([])
     assert args.period_from == Period(2024, 1) and args.period_to is None
-    assert (args.port_ui, args.port_feed, args.timeout_min) == (8080, 8765, 10.0)
+    assert (args.port_ui, args.port_feed, args.timeout_min) == (8080, 8765, None)
+    assert args.feeds == ("retail_monthly",) and demo.timeout_minutes(args) == 10.0
     assert not args.stop and not args.json
     args = parser.parse_args(["--stop", "--from", "2025-02", "--to", "2025-06", "--json"])
     assert args.stop and args.json and args.period_to == Period(2025, 6)
@@ -464,8 +465,8 @@ SUMMARY = {
 
 def _render(summary: dict | None, tally: RunTally | None = None) -> str:
     return demo.render_summary(
-        summary,
-        tally=tally,
+        {"retail_monthly": summary},
+        tallies={"retail_monthly": tally} if tally is not None else {},
         ui_url="http://127.0.0.1:8080",
         password="s3cret",
         password_file=Path("/repo/.airflow/pw.json"),
@@ -536,3 +537,149 @@ def test_runs_to_rerun() -> None:
 )
 def test_is_lock_refusal(status: int, body: str, retry: bool) -> None:
     assert demo.is_lock_refusal(status, body) is retry
+
+
+ALL = ["retail_monthly", "complaints_12315", "ecommerce_monthly", "employment_monthly"]
+
+
+def test_parse_feeds() -> None:
+    assert demo.parse_feeds("retail_monthly", ALL) == ("retail_monthly",)
+    assert demo.parse_feeds(" ecommerce_monthly, retail_monthly,ecommerce_monthly ", ALL) == (
+        "ecommerce_monthly",
+        "retail_monthly",
+    )
+    assert demo.parse_feeds("all", ALL) == tuple(ALL)
+    with pytest.raises(argparse.ArgumentTypeError, match="nope"):
+        demo.parse_feeds("retail_monthly,nope", ALL)
+    with pytest.raises(argparse.ArgumentTypeError):
+        demo.parse_feeds(" , ", ALL)
+
+
+def test_available_feeds_start_with_the_default_and_include_every_dag() -> None:
+    feeds = demo.available_feeds()
+    assert feeds[0] == demo.DAG_ID
+    dags = {p.stem for p in (demo.REPO_DIR / "dags").glob("*.py")}
+    assert set(feeds) <= dags and "work_ledgers" in feeds
+
+
+def test_cli_feeds_option_and_timeout_per_feed() -> None:
+    parser = argparse.ArgumentParser()
+    demo.add_cli_arguments(parser)
+    args = parser.parse_args(["--feeds", "all"])
+    assert args.feeds == tuple(demo.available_feeds())
+    assert demo.timeout_minutes(args) == 10.0 * len(args.feeds)
+    args = parser.parse_args(["--feeds", "all", "--timeout-min", "7"])
+    assert demo.timeout_minutes(args) == 7.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--feeds", "unknown_feed"])
+
+
+def test_backfill_runs_in_flight_share_the_budget() -> None:
+    assert demo.backfill_runs_in_flight("retail_monthly", ["retail_monthly"], file_feeds=[]) == 4
+    five = [*ALL, "work_ledgers"]
+    assert demo.backfill_runs_in_flight("retail_monthly", five, file_feeds=["work_ledgers"]) == 1
+    two = ["retail_monthly", "ecommerce_monthly"]
+    assert demo.backfill_runs_in_flight("ecommerce_monthly", two, file_feeds=[]) == 2
+    assert (
+        demo.backfill_runs_in_flight("work_ledgers", ["work_ledgers"], file_feeds=["work_ledgers"])
+        == 1
+    )
+
+
+def test_backfill_body_names_the_dag() -> None:
+    start, end = demo.backfill_window(Period(2026, 7), Period(2026, 10))
+    body = demo.backfill_body("work_ledgers", start, end, max_active_runs=1)
+    assert body["dag_id"] == "work_ledgers" and body["max_active_runs"] == 1
+    assert body["reprocess_behavior"] == "none"
+
+
+def test_progress_line_all_shows_each_dag_and_the_total() -> None:
+    periods = [Period(2024, 1), Period(2024, 2)]
+    tallies = {
+        "retail_monthly": tally_runs(periods, [_run(p, "success") for p in periods]),
+        "work_ledgers": tally_runs(periods, [_run(periods[0], "running")]),
+    }
+    line = demo.progress_line_all(tallies, 65)
+    assert line.startswith("retail_monthly 2/2 · work_ledgers 0/2 | 已完成 2/4 期")
+    assert "运行中 1" in line and "排队 1" in line and "失败 0" in line and "1:05" in line
+    single = {"retail_monthly": tallies["retail_monthly"]}
+    assert demo.progress_line_all(single, 65) == demo.progress_line(single["retail_monthly"], 65)
+
+
+def test_render_summary_has_a_section_per_feed() -> None:
+    period = Period(2024, 1)
+    tallies = {
+        "retail_monthly": tally_runs([period], [_run(period, "success")]),
+        "work_ledgers": tally_runs([period], [_run(period, "failed")]),
+    }
+    ledgers = {
+        "periods_loaded": 4,
+        "rows_loaded": 120,
+        "rows_quarantined": 2,
+        "verdicts": {"warning": 4},
+    }
+    text = demo.render_summary(
+        {"retail_monthly": SUMMARY, "work_ledgers": ledgers},
+        tallies=tallies,
+        ui_url="http://127.0.0.1:8080",
+        password="s3cret",
+        password_file=Path("/repo/.airflow/pw.json"),
+        logs_dir=Path("/repo/data/demo"),
+        elapsed_s=90,
+    )
+    assert "全部数据源 All feeds (2): 成功 1 · 失败 1 · 未完成 0 (共 2 次运行)" in text
+    retail, ledger = text.split("--- retail_monthly ---")[1].split("--- work_ledgers ---")
+    assert "已入库期数 Periods loaded: 33" in retail and "成功 1 · 失败 0" in retail
+    assert "已入库期数 Periods loaded: 4" in ledger and "隔离 Quarantined: 2" in ledger
+    assert "警告 warning 4" in ledger and "成功 0 · 失败 1" in ledger
+    assert text.count("Airflow 界面 UI") == 1 and "make stop" in text
+    assert text.count("最新快照 Latest snapshot: 2026-10") == 1  # shown once, after the feeds
+    assert text.index("--- 全部指标") > text.index("--- work_ledgers ---")
+
+
+def test_render_summary_single_feed_has_no_total_line() -> None:
+    assert "全部数据源" not in _render(SUMMARY)
+
+
+def test_render_failures_names_the_dag() -> None:
+    failures = [
+        {
+            "dag_id": "work_ledgers",
+            "period": "2024-03",
+            "state": "failed",
+            "run_id": "r9",
+            "tasks": [],
+        }
+    ]
+    text = demo.render_failures(failures, "http://127.0.0.1:8080")
+    assert "work_ledgers 2024-03: failed" in text and "/dags/work_ledgers/runs/r9" in text
+
+
+def test_drop_sample_files_skips_files_already_processed(tmp_path: Path) -> None:
+    incoming, staging = tmp_path / "incoming", tmp_path / "demo" / "staging"
+    dropped, known = demo.drop_sample_files(
+        "work_ledgers", incoming, staging, Period(2026, 9), Period(2026, 10)
+    )
+    folder = incoming / "work_ledgers"
+    files = sorted(folder.glob("*.xlsx"))
+    assert dropped == len(files) > 0 and known == 0 and not staging.exists()
+    assert {f.name[:7] for f in files} == {"2026-09", "2026-10"}
+    # Pretend a run took in one file: it is not dropped again.
+    import hashlib
+    import json
+
+    taken = files[0]
+    processed = folder / "_processed" / "2026-09"
+    processed.mkdir(parents=True)
+    sha = hashlib.sha256(taken.read_bytes()).hexdigest()
+    (processed / "00001-x.json").write_text(json.dumps({"sha256": sha}), encoding="utf-8")
+    for f in files:
+        f.unlink()
+    dropped2, known2 = demo.drop_sample_files(
+        "work_ledgers", incoming, staging, Period(2026, 9), Period(2026, 10)
+    )
+    assert (dropped2, known2) == (dropped - 1, 1) and not (folder / taken.name).exists()
+    with pytest.raises(demo.DemoError):
+        demo.drop_sample_files(
+            "retail_monthly", incoming, staging, Period(2026, 9), Period(2026, 9)
+        )

@@ -25,6 +25,13 @@ Decisions, measured on the 2-core reference machine (34 monthly runs, 2024-01 ..
   Stopping signals the process groups from the pid files, every process with the marker and
   their descendants: leftovers whose pid file was lost or is stale are found, and nothing
   else is touched.
+* ``--feeds a,b`` or ``--feeds all`` (``make demo-all``) backfills several DAGs over the same
+  periods; the default stays ``retail_monthly`` alone (the 10-minute target applies to it).
+  The four backfill runs in flight are shared between the DAGs (at least one each), file-drop
+  feeds run one period at a time (every run takes files in from the same folder), and their
+  sample files (``cm ledger-samples``) are dropped into the incoming folder before Airflow
+  starts - except files an earlier demo already took in. ``--timeout-min`` defaults to 10
+  minutes per feed.
 * SQLite has one writer; the scheduler writes all the time. Requests that Airflow refuses
   because of the lock are retried, runs are re-queued one at a time (a backfill that
   "reprocesses" existing runs does it in one long transaction that SQLite refuses), and the
@@ -56,7 +63,8 @@ from zoneinfo import ZoneInfo
 
 from consumption_monitor.periods import Period, PeriodError, last_full_month
 
-DAG_ID = "retail_monthly"
+DAG_ID = "retail_monthly"  # the default feed of `make demo` (and its 10-minute target)
+DEFAULT_FEEDS = (DAG_ID,)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADMIN_USER = "admin"
 OWNER_ENV = "CM_DEMO_OWNER"
@@ -525,6 +533,88 @@ def process_env(layout: Layout, *, port_feed: int, token: str) -> dict[str, str]
     return env
 
 
+# --------------------------------------------------------------------------- feeds
+
+
+def available_feeds() -> list[str]:
+    """Every feed with a spec (and a DAG of the same id): the default feed first."""
+    from consumption_monitor.feeds.spec import list_feeds
+
+    names = list_feeds()
+    return sorted(names, key=lambda n: (n != DAG_ID, n))
+
+
+def parse_feeds(text: str, available: Iterable[str] | None = None) -> tuple[str, ...]:
+    """``--feeds`` value: 'all' or comma-separated DAG ids, de-duplicated in given order."""
+    known = list(available if available is not None else available_feeds())
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    if not wanted:
+        raise argparse.ArgumentTypeError("--feeds 不能为空 (例如 retail_monthly 或 all)")
+    if "all" in wanted:
+        return tuple(known)
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"未知的数据源 unknown feed(s): {', '.join(unknown)}；可选: all, {', '.join(known)}"
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+def backfill_runs_in_flight(dag_id: str, feeds: Iterable[str], *, file_feeds: Iterable[str]) -> int:
+    """Backfill ``max_active_runs`` of one DAG: the demo's budget shared by its DAGs.
+
+    File-drop feeds get one run at a time: every run takes files in from the same folder.
+    """
+    if dag_id in set(file_feeds):
+        return 1
+    return max(1, BACKFILL_MAX_ACTIVE_RUNS // max(1, len(list(feeds))))
+
+
+def file_drop_feeds(feeds: Iterable[str]) -> list[str]:
+    """The feeds among ``feeds`` whose source is a file drop (sample files must be dropped)."""
+    from consumption_monitor.feeds.spec import load_feed
+
+    return [name for name in feeds if load_feed(name).source_kind == "file"]
+
+
+def drop_sample_files(
+    feed: str, incoming_root: Path, staging: Path, first: Period, last: Period
+) -> tuple[int, int]:
+    """Drop the feed's sample files for ``first`` .. ``last`` into its incoming folder.
+
+    Files whose bytes were already taken in by an earlier demo (same sha256 in
+    ``_processed``) are not dropped again, so a second demo does not fill ``_duplicates``.
+    Files are written to ``staging`` first and moved in whole (a run never sees half a file).
+    Returns (dropped, already processed).
+    """
+    import hashlib
+    import shutil
+
+    from consumption_monitor.feeds.file_source import PROCESSED, drop_dir
+    from consumption_monitor.feeds.spec import load_feed
+    from consumption_monitor.ledgers import samples
+
+    spec = load_feed(feed)
+    if feed != samples.FEED:
+        raise DemoError(f"没有 {feed} 的样例文件生成器 (no sample files for this file feed)")
+    folder = drop_dir(spec, incoming_root)
+    known: set[str] = set()
+    for sidecar in (folder / PROCESSED).glob("*/*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            known.add(json.loads(sidecar.read_text(encoding="utf-8"))["sha256"])
+    shutil.rmtree(staging, ignore_errors=True)
+    written = samples.write_samples(staging, str(first), str(last))
+    folder.mkdir(parents=True, exist_ok=True)
+    dropped = 0
+    for item in written:
+        if hashlib.sha256(item.path.read_bytes()).hexdigest() in known:
+            continue
+        shutil.move(item.path, folder / item.path.name)
+        dropped += 1
+    shutil.rmtree(staging, ignore_errors=True)
+    return dropped, len(written) - dropped
+
+
 # --------------------------------------------------------------------------- periods
 
 
@@ -629,10 +719,39 @@ def progress_line(tally: RunTally, elapsed_s: float) -> str:
 
     Runs not created yet count as queued (排队), so the numbers always add up.
     """
+    return _progress(
+        finished=tally.finished,
+        expected=len(tally.expected),
+        running=tally.count("running"),
+        queued=tally.count("queued") + len(tally.missing),
+        failed=tally.count("failed"),
+        elapsed_s=elapsed_s,
+    )
+
+
+def _progress(
+    *, finished: int, expected: int, running: int, queued: int, failed: int, elapsed_s: float
+) -> str:
     return (
-        f"已完成 {tally.finished}/{len(tally.expected)} 期 · 运行中 {tally.count('running')}"
-        f" · 排队 {tally.count('queued') + len(tally.missing)} · 失败 {tally.count('failed')}"
+        f"已完成 {finished}/{expected} 期 · 运行中 {running} · 排队 {queued} · 失败 {failed}"
         f" · 已用时 {format_duration(elapsed_s)}"
+    )
+
+
+def progress_line_all(tallies: Mapping[str, RunTally], elapsed_s: float) -> str:
+    """``progress_line`` over several DAGs, with each DAG's finished/expected in front:
+    'retail_monthly 3/4 · work_ledgers 1/4 | 已完成 4/8 期 · 运行中 2 · …'."""
+    if len(tallies) == 1:
+        return progress_line(next(iter(tallies.values())), elapsed_s)
+    per_dag = " · ".join(f"{d} {t.finished}/{len(t.expected)}" for d, t in tallies.items())
+    tally = list(tallies.values())
+    return f"{per_dag} | " + _progress(
+        finished=sum(t.finished for t in tally),
+        expected=sum(len(t.expected) for t in tally),
+        running=sum(t.count("running") for t in tally),
+        queued=sum(t.count("queued") + len(t.missing) for t in tally),
+        failed=sum(t.count("failed") for t in tally),
+        elapsed_s=elapsed_s,
     )
 
 
@@ -683,8 +802,12 @@ def _short_list(items: list[Any], limit: int = 12) -> str:
     return shown + (f" …(共 {len(items)} 项)" if len(items) > limit else "")
 
 
-def render_warehouse_summary(summary: Mapping[str, Any]) -> list[str]:
-    """Lines for ``consumption_monitor.reporting.demo_summary``'s dict (unknown keys as is)."""
+def render_warehouse_summary(summary: Mapping[str, Any], *, snapshot: bool = True) -> list[str]:
+    """Lines for ``consumption_monitor.reporting.demo_summary``'s dict (unknown keys as is).
+
+    The latest snapshot covers all indicators whatever the feed: ``snapshot=False`` leaves
+    it out (shown once after several feeds).
+    """
     lines = []
     span = ""
     if summary.get("first_period"):
@@ -708,7 +831,8 @@ def render_warehouse_summary(summary: Mapping[str, Any]) -> list[str]:
         for b in summary.get("rejected_batches") or []
     ]
     lines.append(f"拒收批次 Rejected batches: {_short_list(rejected)}")
-    lines.extend(render_snapshot(list(summary.get("latest_snapshot") or [])))
+    if snapshot:
+        lines.extend(render_snapshot(list(summary.get("latest_snapshot") or [])))
     for key, value in summary.items():
         if key not in KNOWN_SUMMARY_KEYS:
             lines.append(f"{key}: {value}")
@@ -758,26 +882,47 @@ def render_snapshot(rows: list[Mapping[str, Any]]) -> list[str]:
 
 
 def render_summary(
-    summary: Mapping[str, Any] | None,
+    summaries: Mapping[str, Mapping[str, Any] | None],
     *,
-    tally: RunTally | None,
+    tallies: Mapping[str, RunTally],
     ui_url: str,
     password: str,
     password_file: Path,
     logs_dir: Path,
     elapsed_s: float,
 ) -> str:
-    """The text shown when the demo ends: pipeline outcome, warehouse content, how to browse."""
+    """The text shown when the demo ends: per feed (``summaries`` maps feed = DAG id to
+    ``demo_summary``'s dict, None when unavailable) its runs and warehouse content; then
+    how to browse."""
     lines = ["", "===== 演示结果 Demo summary ====="]
-    if tally is not None:
+    feeds = list(dict.fromkeys([*summaries, *tallies]))
+    if len(feeds) > 1:
+        runs = [t for t in tallies.values()]
+        expected = sum(len(t.expected) for t in runs)
         lines.append(
-            f"Airflow 运行 Runs: 成功 {tally.count('success')} · 失败 {tally.count('failed')}"
-            f" · 未完成 {len(tally.expected) - tally.finished} (共 {len(tally.expected)} 期)"
+            f"全部数据源 All feeds ({len(feeds)}): 成功 {sum(t.count('success') for t in runs)}"
+            f" · 失败 {sum(t.count('failed') for t in runs)}"
+            f" · 未完成 {expected - sum(t.finished for t in runs)} (共 {expected} 次运行)"
         )
-    if summary is None:
-        lines.append("仓库摘要 Warehouse summary: 不可用")
-    else:
-        lines.extend(render_warehouse_summary(summary))
+    for feed in feeds:
+        lines.append(f"--- {feed} ---")
+        tally = tallies.get(feed)
+        if tally is not None:
+            lines.append(
+                f"Airflow 运行 Runs: 成功 {tally.count('success')} · 失败 {tally.count('failed')}"
+                f" · 未完成 {len(tally.expected) - tally.finished} (共 {len(tally.expected)} 期)"
+            )
+        summary = summaries.get(feed)
+        if summary is None:
+            lines.append("仓库摘要 Warehouse summary: 不可用")
+        else:
+            lines.extend(render_warehouse_summary(summary, snapshot=len(feeds) == 1))
+    if len(feeds) > 1:  # the same for every feed: once, from any feed's summary
+        rows = next(
+            (s["latest_snapshot"] for s in summaries.values() if s and s.get("latest_snapshot")), []
+        )
+        lines.append("--- 全部指标 All indicators ---")
+        lines.extend(render_snapshot(list(rows)))
     lines += [
         f"Airflow 界面 UI: {ui_url}",
         f"登录 Login: 用户名 {ADMIN_USER} · 密码 {password}  (保存在 {password_file})",
@@ -788,7 +933,7 @@ def render_summary(
     return "\n".join(lines)
 
 
-def load_demo_summary(url: str) -> dict[str, Any] | None:
+def load_demo_summary(url: str, feed: str = DAG_ID) -> dict[str, Any] | None:
     """The warehouse summary from the reporting module; None when it is not importable."""
     try:
         from consumption_monitor.reporting import demo_summary
@@ -797,15 +942,15 @@ def load_demo_summary(url: str) -> dict[str, Any] | None:
         return None
     engine = make_engine(url)
     try:
-        return dict(demo_summary(engine, DAG_ID))
+        return dict(demo_summary(engine, feed))
     finally:
         engine.dispose()
 
 
-def warehouse_is_empty(url: str) -> bool:
-    """True when no period is loaded yet (also when the summary cannot be read)."""
+def warehouse_is_empty(url: str, feed: str = DAG_ID) -> bool:
+    """True when no period of ``feed`` is loaded yet (also when the summary cannot be read)."""
     try:
-        summary = load_demo_summary(url)
+        summary = load_demo_summary(url, feed)
     except Exception:  # a broken or foreign warehouse: reload everything
         return True
     return not (summary or {}).get("periods_loaded")
@@ -959,14 +1104,20 @@ def is_lock_refusal(status: int, body: str) -> bool:
     )
 
 
-def backfill_body(start: datetime, end: datetime, reprocess: str = "none") -> dict[str, Any]:
-    """POST /backfills body for retail_monthly between ``start`` and ``end`` (inclusive)."""
+def backfill_body(
+    dag_id: str,
+    start: datetime,
+    end: datetime,
+    reprocess: str = "none",
+    max_active_runs: int = BACKFILL_MAX_ACTIVE_RUNS,
+) -> dict[str, Any]:
+    """POST /backfills body for ``dag_id`` between ``start`` and ``end`` (inclusive)."""
     return {
-        "dag_id": DAG_ID,
+        "dag_id": dag_id,
         "from_date": start.isoformat(),
         "to_date": end.isoformat(),
         "reprocess_behavior": reprocess,
-        "max_active_runs": BACKFILL_MAX_ACTIVE_RUNS,
+        "max_active_runs": max_active_runs,
         "run_backwards": False,
     }
 
@@ -1150,12 +1301,19 @@ def _default_to() -> Period:
     return last_full_month(today_shanghai())
 
 
+def timeout_minutes(args: argparse.Namespace) -> float:
+    """--timeout-min, by default 10 minutes per feed."""
+    feeds = getattr(args, "feeds", None) or DEFAULT_FEEDS
+    return float(args.timeout_min) if args.timeout_min else 10.0 * len(feeds)
+
+
 def run_demo(
     args: argparse.Namespace, layout: Layout, console: Console
-) -> tuple[dict[str, Any], RunTally]:
-    """Set up, start, backfill and wait; returns the JSON-able result and the run tally."""
+) -> tuple[dict[str, Any], dict[str, RunTally]]:
+    """Set up, start, backfill and wait; returns the JSON-able result and the run tallies."""
     t0 = time.monotonic()
-    deadline = t0 + args.timeout_min * 60
+    deadline = t0 + timeout_minutes(args) * 60
+    feeds: tuple[str, ...] = tuple(getattr(args, "feeds", None) or DEFAULT_FEEDS)
     first: Period = args.period_from
     last: Period = args.period_to or _default_to()
     backfill_window(first, last)  # rejects a reversed range before anything is touched
@@ -1190,8 +1348,21 @@ def run_demo(
             console.say("      注意: consumption_monitor.warehouse.migrate 不可用，跳过仓库迁移")
         # An empty warehouse (first demo, or data/ deleted) needs every period loaded again,
         # even where Airflow remembers successful runs.
-        rerun_all = warehouse_is_empty(layout.warehouse_url)
+        rerun_all = {feed: warehouse_is_empty(layout.warehouse_url, feed) for feed in feeds}
         env = process_env(layout, port_feed=args.port_feed, token=token)
+        file_feeds = file_drop_feeds(feeds)
+        incoming = Path(env.get("CM_INCOMING_DIR") or layout.data / "incoming")
+        for feed in file_feeds:
+            dropped, known = drop_sample_files(
+                feed, incoming, layout.demo / f"staging-{feed}", first, last
+            )
+            console.say(
+                f"      {feed}: 放入 {dropped} 个样例台账文件 (dropped sample files)"
+                + (f"，{known} 个已处理过" if known else "")
+            )
+        in_flight = {
+            feed: backfill_runs_in_flight(feed, feeds, file_feeds=file_feeds) for feed in feeds
+        }
 
     with Step(console, 3, steps, f"启动样例数据服务 Feed server :{args.port_feed}"):
         feed = spawn(layout, "feed-server", feed_command(args.port_feed, token), env)
@@ -1216,35 +1387,66 @@ def run_demo(
         )
         api = AirflowApi(ui_url, ADMIN_USER, password)
 
-    with Step(console, 5, steps, f"等待 DAG {DAG_ID} 解析 Parsing DAG"):
-        wait_for_dag(api, airflow, timeout_s=180, console=console)
+    with Step(console, 5, steps, f"等待 DAG {', '.join(feeds)} 解析 Parsing DAG"):
+        for feed in feeds:  # parsed in one pass of the folder: later ones are quick
+            wait_for_dag(api, airflow, feed, timeout_s=180, console=console)
 
     with Step(console, 6, steps, f"提交回填 Backfill {first} … {last}"):
-        expected, notes = submit_backfill(api, first, last, rerun_all=rerun_all)
-        for note in notes:
-            console.say(f"      {note}")
-        api.set_paused(DAG_ID, False)
+        expected: dict[str, list[Period]] = {}
+        for feed in feeds:
+            expected[feed], notes = submit_backfill(
+                api,
+                first,
+                last,
+                rerun_all=rerun_all[feed],
+                dag_id=feed,
+                max_active_runs=in_flight[feed],
+            )
+            for note in notes:
+                console.say(f"      {feed}: {note}" if len(feeds) > 1 else f"      {note}")
+        for feed in feeds:
+            api.set_paused(feed, False)
 
-    console.say(f"[7/{steps}] 等待各期运行完成 Waiting for {len(expected)} runs (界面 {ui_url})")
-    tally, timed_out = watch_runs(
-        api, expected, (first, last), console, t0=t0, deadline=deadline, airflow=airflow
+    total = sum(len(p) for p in expected.values())
+    console.say(f"[7/{steps}] 等待各期运行完成 Waiting for {total} runs (界面 {ui_url})")
+    tallies, timed_out = watch_runs(
+        api,
+        expected,
+        (first, last),
+        console,
+        t0=t0,
+        deadline=deadline,
+        airflow=airflow,
+        runs_in_flight=in_flight,
     )
-    failures = describe_failures(api, tally, layout) if tally.failed_runs or timed_out else []
-    summary = None
-    summary_error = None
-    try:
-        summary = load_demo_summary(layout.warehouse_url)
-    except Exception as exc:
-        summary_error = f"{type(exc).__name__}: {exc}"
+    failures = [
+        item
+        for feed, tally in tallies.items()
+        if tally.failed_runs or not tally.done
+        for item in describe_failures(api, tally, layout, feed)
+    ]
+    summaries: dict[str, dict[str, Any] | None] = {}
+    summary_errors: dict[str, str] = {}
+    for feed in feeds:
+        try:
+            summaries[feed] = load_demo_summary(layout.warehouse_url, feed)
+        except Exception as exc:
+            summaries[feed] = None
+            summary_errors[feed] = f"{type(exc).__name__}: {exc}"
     elapsed = time.monotonic() - t0
+    ok = all(t.done and not t.failed_runs for t in tallies.values()) and not timed_out
     return {
-        "ok": tally.done and not tally.failed_runs and not timed_out,
+        "ok": ok,
         "timed_out": timed_out,
-        "periods": [str(p) for p in tally.expected],
-        "runs": {str(p): r.get("state") for p, r in sorted(tally.runs.items())},
+        "feeds": list(feeds),
+        "periods": {f: [str(p) for p in t.expected] for f, t in tallies.items()},
+        "runs": {
+            f: {str(p): r.get("state") for p, r in sorted(t.runs.items())}
+            for f, t in tallies.items()
+        },
         "failures": failures,
-        "summary": summary,
-        "summary_error": summary_error,
+        "summaries": summaries,
+        "summary_errors": summary_errors,
         "ui_url": ui_url,
         "username": ADMIN_USER,
         "password": password,
@@ -1252,7 +1454,7 @@ def run_demo(
         "logs_dir": str(layout.demo),
         "task_logs_dir": str(layout.task_logs),
         "elapsed_s": round(elapsed, 1),
-    }, tally
+    }, tallies
 
 
 def feed_command(port: int, token: str) -> list[str]:
@@ -1276,7 +1478,12 @@ def parsed_since(value: str | None, since: datetime) -> bool:
 
 
 def wait_for_dag(
-    api: AirflowApi, airflow: Started, *, timeout_s: float, console: Console | None = None
+    api: AirflowApi,
+    airflow: Started,
+    dag_id: str = DAG_ID,
+    *,
+    timeout_s: float,
+    console: Console | None = None,
 ) -> None:
     """Wait until *this* Airflow parsed the DAG; fail at once on a fresh import error.
 
@@ -1286,10 +1493,10 @@ def wait_for_dag(
     since = datetime.fromtimestamp(airflow.record.started_at - 1, UTC)
 
     def parsed() -> bool:
-        dag = api.dag(DAG_ID)
+        dag = api.dag(dag_id)
         if dag is not None and parsed_since(dag.get("last_parsed_time"), since):
             return True
-        ours = {f"{DAG_ID}.py"}
+        ours = {f"{dag_id}.py"}
         if dag is not None and dag.get("fileloc"):
             ours.add(Path(dag["fileloc"]).name)
         for error in api.import_errors():
@@ -1303,7 +1510,7 @@ def wait_for_dag(
 
     wait_for(
         parsed,
-        what=f"DAG {DAG_ID}",
+        what=f"DAG {dag_id}",
         timeout_s=timeout_s,
         started=airflow,
         interval_s=2,
@@ -1322,7 +1529,13 @@ def runs_to_rerun(runs: Iterable[Mapping[str, Any]], *, rerun_all: bool) -> list
 
 
 def submit_backfill(
-    api: AirflowApi, first: Period, last: Period, *, rerun_all: bool
+    api: AirflowApi,
+    first: Period,
+    last: Period,
+    *,
+    rerun_all: bool,
+    dag_id: str = DAG_ID,
+    max_active_runs: int = BACKFILL_MAX_ACTIVE_RUNS,
 ) -> tuple[list[Period], list[str]]:
     """Queue a run for every period and return the periods whose runs we wait for.
 
@@ -1336,14 +1549,15 @@ def submit_backfill(
     """
     start, end = backfill_window(first, last)
     notes: list[str] = []
-    body = backfill_body(start, end)
+    body = backfill_body(dag_id, start, end, max_active_runs=max_active_runs)
     # Paused, the scheduler leaves the DAG's runs alone while we clear and create them (fewer
     # SQLite write conflicts); the caller unpauses it to release everything at once.
-    api.set_paused(DAG_ID, True)
+    api.set_paused(dag_id, True)
     runnable = {
-        period_of_logical_date(d) for d in api.dry_run(backfill_body(start, end, "completed"))
+        period_of_logical_date(d)
+        for d in api.dry_run(backfill_body(dag_id, start, end, "completed"))
     }
-    existing = [r for r in api.dag_runs(DAG_ID, start, end) if r.get("logical_date")]
+    existing = [r for r in api.dag_runs(dag_id, start, end) if r.get("logical_date")]
     expected = sorted(runnable | {period_of_logical_date(r["logical_date"]) for r in existing})
     if not expected:
         raise DemoError(f"{first} … {last} 之间没有可运行的期别（数据区间尚未结束？）")
@@ -1352,7 +1566,7 @@ def submit_backfill(
         notes.append("尚未到运行时间、本次不运行的期别: " + ", ".join(map(str, skipped)))
     rerun = runs_to_rerun(existing, rerun_all=rerun_all)
     for run in rerun:
-        api.clear_run(DAG_ID, run["dag_run_id"])
+        api.clear_run(dag_id, run["dag_run_id"])
     if rerun:
         why = "仓库为新建，全部重跑" if rerun_all else "重跑失败的期别"
         notes.append(f"{why}: 已清除 {len(rerun)} 个已有运行 (cleared existing runs)")
@@ -1361,7 +1575,7 @@ def submit_backfill(
     new_runs = len(runnable - {period_of_logical_date(r["logical_date"]) for r in existing})
     if not new_runs:
         return expected, notes
-    active = api.active_backfill(DAG_ID)
+    active = api.active_backfill(dag_id)
     if active is not None:
         notes.append(f"沿用进行中的回填 #{active['id']} (reuse running backfill)")
         return expected, notes
@@ -1389,52 +1603,68 @@ def _months(first: Period, last: Period) -> list[Period]:
 
 def watch_runs(
     api: AirflowApi,
-    expected: list[Period],
+    expected: Mapping[str, list[Period]],
     window: tuple[Period, Period],
     console: Console,
     *,
     t0: float,
     deadline: float,
     airflow: Started | None = None,
-) -> tuple[RunTally, bool]:
-    """Poll run states until every expected period finished or the deadline passed.
+    runs_in_flight: Mapping[str, int] | None = None,
+) -> tuple[dict[str, RunTally], bool]:
+    """Poll run states of every DAG until all expected periods finished or the deadline passed.
 
-    A few failed polls are tolerated (the API server is busy while 34 runs start); Airflow
-    having exited, or not answering for a minute, ends the wait with an error. Periods that
-    still have no run after a while (a backfill creation that SQLite cut short) get a new
-    backfill, which creates only the missing runs.
+    ``expected`` maps DAG id to its periods. A few failed polls are tolerated (the API server
+    is busy while many runs start); Airflow having exited, or not answering for a minute,
+    ends the wait with an error. Periods that still have no run after a while (a backfill
+    creation that SQLite cut short) get a new backfill, which creates only the missing runs.
     """
     import requests
 
     start, end = backfill_window(*window)
-    tally = tally_runs(expected, [])
+    tallies = {dag_id: tally_runs(periods, []) for dag_id, periods in expected.items()}
     failing_since: float | None = None
-    missing_since: float | None = None
+    missing_since: dict[str, float] = {}
     while True:
         now = time.monotonic()
         try:
-            tally = tally_runs(expected, api.dag_runs(DAG_ID, start, end))
+            for dag_id, periods in expected.items():
+                if tallies[dag_id].done:
+                    continue
+                tally = tallies[dag_id] = tally_runs(periods, api.dag_runs(dag_id, start, end))
+                if not tally.missing:
+                    missing_since.pop(dag_id, None)
+                    continue
+                since = missing_since.setdefault(dag_id, now)
+                if now - since > MISSING_RUN_GRACE_S:
+                    del missing_since[dag_id]
+                    if api.active_backfill(dag_id) is None:
+                        in_flight = (runs_in_flight or {}).get(dag_id, BACKFILL_MAX_ACTIVE_RUNS)
+                        with contextlib.suppress(ApiError):  # 409: one was created meanwhile
+                            api.create_backfill(
+                                backfill_body(dag_id, start, end, max_active_runs=in_flight)
+                            )
+                            console.say(
+                                f"      {dag_id} 补建缺少的运行: "
+                                + ", ".join(map(str, tally.missing))
+                            )
             failing_since = None
-            missing_since = (missing_since or now) if tally.missing else None
-            if missing_since is not None and now - missing_since > MISSING_RUN_GRACE_S:
-                missing_since = None
-                if api.active_backfill(DAG_ID) is None:
-                    with contextlib.suppress(ApiError):  # 409: one was created meanwhile
-                        api.create_backfill(backfill_body(start, end))
-                        console.say(f"      补建缺少的运行: {', '.join(map(str, tally.missing))}")
         except (requests.RequestException, ApiError) as exc:
             failing_since = failing_since or now
             if (airflow is not None and airflow.exited() is not None) or now - failing_since > 60:
                 raise DemoError(f"Airflow 无响应或已停止，无法继续跟踪运行: {exc}") from exc
-        line = progress_line(tally, time.monotonic() - t0)
-        if tally.done or time.monotonic() > deadline:
+        line = progress_line_all(tallies, time.monotonic() - t0)
+        done = all(t.done for t in tallies.values())
+        if done or time.monotonic() > deadline:
             console.final_status(line)
-            return tally, not tally.done
+            return tallies, not done
         console.status(line)
         time.sleep(3)
 
 
-def describe_failures(api: AirflowApi, tally: RunTally, layout: Layout) -> list[dict[str, Any]]:
+def describe_failures(
+    api: AirflowApi, tally: RunTally, layout: Layout, dag_id: str = DAG_ID
+) -> list[dict[str, Any]]:
     """Failed or unfinished runs with their unfinished tasks and log files, for the operator."""
     import requests
 
@@ -1442,21 +1672,22 @@ def describe_failures(api: AirflowApi, tally: RunTally, layout: Layout) -> list[
     for period in tally.expected:
         run = tally.runs.get(period)
         if run is None:
-            out.append({"period": str(period), "state": "missing", "tasks": []})
+            out.append({"dag_id": dag_id, "period": str(period), "state": "missing", "tasks": []})
             continue
         if run.get("state") == "success":
             continue
         tasks = []
         with contextlib.suppress(DemoError, requests.RequestException):
-            for ti in api.task_instances(DAG_ID, run["dag_run_id"]):
+            for ti in api.task_instances(dag_id, run["dag_run_id"]):
                 if ti.get("state") in ("success", "skipped"):
                     continue
                 entry = {"task_id": ti["task_id"], "state": ti.get("state") or "none"}
                 if ti.get("state") in ("failed", "running", "up_for_retry"):
-                    entry["log"] = str(task_log_path(layout.task_logs, {**ti, "dag_id": DAG_ID}))
+                    entry["log"] = str(task_log_path(layout.task_logs, {**ti, "dag_id": dag_id}))
                 tasks.append(entry)
         out.append(
             {
+                "dag_id": dag_id,
                 "period": str(period),
                 "state": run.get("state"),
                 "run_id": run["dag_run_id"],
@@ -1469,9 +1700,10 @@ def describe_failures(api: AirflowApi, tally: RunTally, layout: Layout) -> list[
 def render_failures(failures: list[dict[str, Any]], ui_url: str) -> str:
     lines = ["未成功的期别 Unsuccessful runs:"]
     for item in failures:
-        lines.append(f"  {item['period']}: {item['state']}")
+        dag_id = item.get("dag_id") or DAG_ID
+        lines.append(f"  {dag_id} {item['period']}: {item['state']}")
         if item.get("run_id"):
-            lines.append(f"    界面 UI: {ui_url}/dags/{DAG_ID}/runs/{item['run_id']}")
+            lines.append(f"    界面 UI: {ui_url}/dags/{dag_id}/runs/{item['run_id']}")
         for task in item["tasks"]:
             log = f" · 日志 {task['log']}" if task.get("log") else ""
             lines.append(f"    {task['task_id']}: {task['state']}{log}")
@@ -1504,7 +1736,17 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port-feed", type=int, default=8765, help="样例数据服务端口 (默认 8765)")
     parser.add_argument("--json", action="store_true", help="结果以 JSON 输出到 stdout")
     parser.add_argument(
-        "--timeout-min", type=float, default=10.0, help="等待全部运行完成的上限 (分钟，默认 10)"
+        "--timeout-min",
+        type=float,
+        default=None,
+        help="等待全部运行完成的上限 (分钟，默认每个数据源 10 分钟)",
+    )
+    parser.add_argument(
+        "--feeds",
+        type=parse_feeds,
+        default=DEFAULT_FEEDS,
+        metavar="DAG[,DAG…]|all",
+        help=f"要回填的数据源 (DAG)，逗号分隔或 all (默认 {DAG_ID})",
     )
 
 
@@ -1520,7 +1762,7 @@ def run_cli(args: argparse.Namespace, layout: Layout | None = None) -> int:
             console.say(f"已停止 {stopped} 个演示进程" if stopped else "没有运行中的演示进程")
         return 0
     try:
-        result, tally = run_demo(args, layout, console)
+        result, tallies = run_demo(args, layout, console)
     except (DemoError, OSError) as exc:  # OSError includes requests' connection errors
         console.say(f"演示失败 Demo failed: {exc}")
         if any(layout.pid_file(s).exists() for s in SERVICES):
@@ -1537,13 +1779,15 @@ def run_cli(args: argparse.Namespace, layout: Layout | None = None) -> int:
         if result["failures"]:
             console.say(render_failures(result["failures"], result["ui_url"]))
         if result["timed_out"]:
-            console.say(f"超时: {args.timeout_min:g} 分钟内未全部完成 (可用 --timeout-min 调整)")
-        if result["summary_error"]:
-            console.say(f"仓库摘要读取失败: {result['summary_error']}")
+            console.say(
+                f"超时: {timeout_minutes(args):g} 分钟内未全部完成 (可用 --timeout-min 调整)"
+            )
+        for feed, error in result["summary_errors"].items():
+            console.say(f"{feed} 仓库摘要读取失败: {error}")
         console.say(
             render_summary(
-                result["summary"],
-                tally=tally,
+                result["summaries"],
+                tallies=tallies,
                 ui_url=result["ui_url"],
                 password=result["password"],
                 password_file=Path(result["password_file"]),
