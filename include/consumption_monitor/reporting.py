@@ -19,30 +19,58 @@ from consumption_monitor.warehouse import schema
 VOLATILE_COLUMNS = {"computed_at"}  # differ between two warehouses built at other times
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, float | Decimal):
-        return format(float(value), ".6f")
+def canonical_value(value: Any) -> Any:
+    """One text form per value whatever the backend returned: SQLite gives ``462`` or
+    ``462.5`` where PostgreSQL gives ``Decimal('462.0000')``, so every number is written with
+    six decimals (integers exactly, through Decimal)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | Decimal):
+        return format(Decimal(value), ".6f")
+    if isinstance(value, float):
+        return format(value, ".6f")
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
 
 
+def _order_key(dialect: str, name: str, column_type: Any) -> str:
+    """An ORDER BY term that sorts alike on SQLite and PostgreSQL: text by code point
+    (PostgreSQL's database collation would sort Chinese and mixed case differently), NULLs
+    first (PostgreSQL puts them last by default)."""
+    term = f'"{name}"'
+    if dialect == "postgresql" and _python_type(column_type) is str:
+        term += ' collate "C"'
+    return term + " nulls first"
+
+
+def _python_type(column_type: Any) -> Any:
+    """The column's Python type, or None for types that have none (SQLite view columns)."""
+    try:
+        return column_type.python_type
+    except NotImplementedError:
+        return None
+
+
 def table_digest(
     engine: Engine, table_name: str, *, exclude: set[str] | None = None
 ) -> dict[str, Any]:
-    """sha256 over the table's rows in a total order (every column sorted on)."""
+    """sha256 over the table's rows in a total order (every column sorted on), the same for
+    the same content on SQLite and PostgreSQL."""
     exclude = exclude or set()
+    dialect = engine.dialect.name
     with engine.connect() as conn:
-        columns = [
-            c["name"] for c in inspect(conn).get_columns(table_name) if c["name"] not in exclude
-        ]
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        rows = conn.execute(text(f'select {quoted} from "{table_name}" order by {quoted}'))
+        columns = [c for c in inspect(conn).get_columns(table_name) if c["name"] not in exclude]
+        quoted = ", ".join(f'"{c["name"]}"' for c in columns)
+        order = ", ".join(_order_key(dialect, c["name"], c["type"]) for c in columns)
+        rows = conn.execute(text(f'select {quoted} from "{table_name}" order by {order}'))
         digest = hashlib.sha256()
         count = 0
         for row in rows:
             digest.update(
-                json.dumps([_canonical(v) for v in row], ensure_ascii=False, default=str).encode()
+                json.dumps(
+                    [canonical_value(v) for v in row], ensure_ascii=False, default=str
+                ).encode()
             )
             count += 1
     return {"table": table_name, "rows": count, "sha256": digest.hexdigest()}
@@ -106,7 +134,7 @@ def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]
         "revised_periods": sorted(r.period for r in batches if r.revision > 1),
         "rejected_batches": [{"period": r.period, "batch_id": r.batch_id} for r in rejected],
         "latest_snapshot": [
-            {k: (_canonical(v) if k == "computed_at" else v) for k, v in dict(r).items()}
+            {k: (canonical_value(v) if k == "computed_at" else v) for k, v in dict(r).items()}
             for r in snapshot
         ],
     }

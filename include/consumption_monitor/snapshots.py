@@ -45,7 +45,12 @@ _RETAIL_SQL = text(
 
 
 def snapshot_id(kpi_id: str, period: str, values: dict[str, Any]) -> str:
-    payload = json.dumps([kpi_id, period, values], sort_keys=True, default=str)
+    """Content id of a snapshot: numbers in canonical form, so SQLite's floats and
+    PostgreSQL's Decimals give the same id for the same figures."""
+    from consumption_monitor.reporting import canonical_value
+
+    canonical = {k: canonical_value(v) for k, v in values.items()}
+    payload = json.dumps([kpi_id, period, canonical], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
