@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo demo-all stop test lint bench clean
+.PHONY: venv demo demo-all stop test lint bench bench-backfill clean
 
 # The venv is rebuilt whenever requirements.txt or pyproject.toml is newer than the stamp.
 $(STAMP): requirements.txt pyproject.toml
@@ -37,6 +37,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Celery topology vs embedded default, 24 periods of every feed (slow: tens of minutes).
+bench-backfill: venv
+	$(BIN)/python -m bench backfill
 
 clean:
 	rm -rf $(VENV) .airflow data .pytest_cache

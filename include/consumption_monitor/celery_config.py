@@ -16,7 +16,18 @@ import os
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
 PRELOAD_ENV = "CM_CELERY_PRELOAD"
-PRELOAD_MODULES = ("great_expectations", "pandas", "sqlalchemy", "requests", "openpyxl")
+PRELOAD_MODULES = (
+    "airflow.sdk.execution_time.task_runner",  # what every task process runs first
+    "great_expectations",
+    "pandas",
+    "sqlalchemy",
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    "alembic",
+    "requests",
+    "openpyxl",
+    "yaml",
+)
 
 if os.environ.get(PRELOAD_ENV) == "1":
     for _name in PRELOAD_MODULES:

@@ -328,14 +328,17 @@ def _current_targets(layout: Layout, records: Iterable[PidRecord]) -> tuple[set[
     return groups, owned_pids(table, groups, exclude=(me, os.getppid()))
 
 
-def stop_all(layout: Layout, *, grace_s: float = 20.0) -> int:
+def stop_all(layout: Layout, *, grace_s: float = 20.0, services: Iterable[str] = SERVICES) -> int:
     """Stop every demo process of this checkout; returns how many were running.
+
+    ``services`` names the pid files to read (the Celery topology has more components).
 
     SIGTERM first (Airflow's components shut down cleanly on it) to the process groups from
     the pid files and to every other process that is ours; whatever is left after
     ``grace_s`` gets SIGKILL. Pid files are removed, stale or not.
     """
-    records = [r for s in SERVICES if (r := read_pid_file(layout.pid_file(s))) is not None]
+    services = tuple(services)
+    records = [r for s in services if (r := read_pid_file(layout.pid_file(s))) is not None]
     groups, targets = _current_targets(layout, records)
     seen = set(targets)
     for pgid in groups:
@@ -358,7 +361,7 @@ def stop_all(layout: Layout, *, grace_s: float = 20.0) -> int:
             _signal(pid, signal.SIGTERM, group=False)
         targets |= more
         time.sleep(0.3)
-    for service in SERVICES:
+    for service in services:
         layout.pid_file(service).unlink(missing_ok=True)
     return len(seen)
 

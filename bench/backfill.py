@@ -1,0 +1,89 @@
+"""Backfill of 24 periods of every feed: the Celery topology vs the embedded default.
+
+Both run in the same benchmark, one after the other, on the same machine, end to end (start
+of the components, migrations, DAG parsing, backfill until every run finished):
+
+* Celery: ``consumption_monitor.topology`` (API server, scheduler, DAG processor, two Celery
+  workers, PostgreSQL metadata and warehouse, Redis broker), backfill through the REST API;
+* embedded: ``make demo-all``'s code path (``airflow standalone``, LocalExecutor, SQLite
+  metadata and warehouse), with its state in a temporary folder instead of .airflow/ and data/.
+
+``backfill.celery_vs_embedded`` is the Celery time over the embedded time: below 1 the Celery
+topology is faster. On a 2-core machine it is not expected to be (more processes share the
+same cores); what it buys is workers on other machines. Slow (tens of minutes): run it with
+``python -m bench backfill``; plain ``make bench`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from consumption_monitor import demo, topology
+from consumption_monitor.periods import Period
+
+FIRST, LAST = Period(2024, 1), Period(2025, 12)  # 24 periods
+PORTS_CELERY = (8133, 8134)
+PORTS_EMBEDDED = (8135, 8136)
+TIMEOUT_S = 60 * 60
+
+
+def _celery(state: Path) -> tuple[float, int]:
+    t0 = time.monotonic()
+    topo = topology.new_topology(state, port_api=PORTS_CELERY[0], port_feed=PORTS_CELERY[1])
+    try:
+        topology.start(topo)
+        feeds = topology.wait_for_dag_files(topo)
+        tallies = topology.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
+        failed = topology.failures(topo, tallies)
+        if failed:
+            raise RuntimeError(f"Celery backfill had unsuccessful runs: {failed[:3]}")
+        runs = sum(len(t.expected) for t in tallies.values())
+        return time.monotonic() - t0, runs
+    finally:
+        topology.stop(topo)
+
+
+def _embedded(state: Path) -> tuple[float, int]:
+    t0 = time.monotonic()
+    layout = topology.StateLayout(repo=demo.REPO_DIR, state=state)
+    args = argparse.Namespace(
+        period_from=FIRST,
+        period_to=LAST,
+        port_ui=PORTS_EMBEDDED[0],
+        port_feed=PORTS_EMBEDDED[1],
+        json=True,
+        timeout_min=TIMEOUT_S / 60,
+        feeds=tuple(demo.available_feeds()),
+    )
+    try:
+        result, tallies = demo.run_demo(args, layout, demo.Console(json_mode=True))
+        if not result["ok"]:
+            raise RuntimeError(f"embedded backfill failed: {result['failures'][:3]}")
+        runs = sum(len(t.expected) for t in tallies.values())
+        return time.monotonic() - t0, runs
+    finally:
+        demo.stop_all(layout)
+
+
+def run() -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="cm-bench-backfill-") as tmp:
+        celery_s, celery_runs = _celery(Path(tmp) / "celery")
+        embedded_s, embedded_runs = _embedded(Path(tmp) / "embedded")
+    return [
+        {"name": "backfill.celery_s", "value": round(celery_s, 1), "unit": "s"},
+        {"name": "backfill.embedded_s", "value": round(embedded_s, 1), "unit": "s"},
+        {"name": "backfill.runs", "value": celery_runs, "unit": "runs"},
+        {
+            "name": "backfill.celery_vs_embedded",
+            "value": round(celery_s / embedded_s, 3),
+            "unit": "x",
+            "goal": "report (2 cores: no speed-up expected)",
+        },
+    ] + (
+        []
+        if embedded_runs == celery_runs
+        else [{"name": "backfill.embedded_runs", "value": embedded_runs, "unit": "runs"}]
+    )

@@ -1,0 +1,96 @@
+"""The production topology for real: CeleryExecutor on the local PostgreSQL and Redis.
+
+Starts the API server, scheduler, DAG processor, two Celery workers and the sample feed
+server as processes (``consumption_monitor.topology``), backfills twelve periods of every
+feed DAG found in dags/ through the REST API, and checks that every run succeeded, that both
+workers ran tasks, and that the PostgreSQL warehouse has the same content (table digests,
+``computed_at`` excluded) as the embedded default's SQLite warehouse built with ``cm run``
+from the same feed server. Processes, databases and broker keys are removed afterwards.
+Under ``CI``/``CM_REQUIRE_POSTGRES`` a missing PostgreSQL or Redis fails the test.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from consumption_monitor import demo, topology
+from consumption_monitor.feeds.spec import list_feeds
+from consumption_monitor.periods import Period
+from tests.conftest import postgres_required
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.airflow]
+
+FIRST, LAST = Period(2024, 1), Period(2024, 12)
+PORT_API, PORT_FEED = 8131, 8132
+TIMEOUT_S = 18 * 60  # under CI alone it takes a fraction of this; a shared machine is slower
+
+
+@pytest.fixture
+def services() -> topology.Services:
+    services = topology.Services.from_env()
+    problem = services.unreachable()
+    if problem:
+        if postgres_required():
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return services
+
+
+def _databases(services: topology.Services, prefix: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(services.pg_admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "select datname from pg_database where datname like %s", (prefix + "%",)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.timeout(TIMEOUT_S + 600)
+def test_celery_topology_builds_the_embedded_warehouse(
+    services: topology.Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t0 = time.monotonic()
+    topo = topology.new_topology(
+        tmp_path / "celery", port_api=PORT_API, port_feed=PORT_FEED, services=services
+    )
+    tag = topo.key_prefix.rstrip(":")
+    try:
+        topology.start(topo)
+        feeds = topology.wait_for_dag_files(topo)
+        assert feeds == list_feeds(), "every feed spec has a feed DAG and only those"
+
+        tallies = topology.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
+        assert topology.failures(topo, tallies) == []
+        for feed, tally in tallies.items():
+            assert len(tally.expected) == 12, feed
+            assert {r["state"] for r in tally.runs.values()} == {"success"}, feed
+        for n in range(1, topology.WORKERS + 1):
+            log = topo.started[f"worker-{n}"].log.read_text(errors="replace")
+            assert "Executing workload in Celery" in log, f"worker-{n} ran no task"
+        celery_digest = topology.digests(topo.warehouse_url)
+        assert sum(d["rows"] for d in celery_digest.values()) > 0
+
+        monkeypatch.setenv("CM_FEED_BASE_URL", topo.feed_url)
+        monkeypatch.setenv("CM_FEED_TOKEN", topo.token)
+        embedded_url = f"sqlite:///{tmp_path / 'embedded.db'}"
+        topology.build_embedded(
+            feeds, FIRST, LAST, url=embedded_url, data_dir=tmp_path / "embedded"
+        )
+        embedded_digest = topology.digests(embedded_url)
+        differing = sorted(
+            name
+            for name in set(celery_digest) | set(embedded_digest)
+            if celery_digest.get(name) != embedded_digest.get(name)
+        )
+        detail = {n: (celery_digest.get(n), embedded_digest.get(n)) for n in differing}
+        assert differing == [], detail
+    finally:
+        pids = [s.proc.pid for s in topo.started.values()]
+        topology.stop(topo)
+        print(f"celery topology test: {time.monotonic() - t0:.0f} s")
+    assert not [pid for pid in pids if demo.pid_alive(pid)]
+    assert _databases(services, tag) == []
