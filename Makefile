@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo demo-all stop test lint bench clean
+.PHONY: venv demo demo-full stop test lint bench clean
 
 # The venv is rebuilt whenever requirements.txt or pyproject.toml is newer than the stamp.
 $(STAMP): requirements.txt pyproject.toml
@@ -21,8 +21,8 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/python -m consumption_monitor demo
 
-demo-all: venv
-	$(BIN)/python -m consumption_monitor demo --feeds all
+demo-full: venv
+	$(BIN)/python -m consumption_monitor demo --recent all
 
 stop: venv
 	$(BIN)/python -m consumption_monitor demo --stop

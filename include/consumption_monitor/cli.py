@@ -62,36 +62,17 @@ def _periods(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
-    from consumption_monitor.feeds.errors import FeedError, PeriodNotPublished
-    from consumption_monitor.pipeline import BatchRejected, run_period
+    from consumption_monitor.catchup import FAILED, run_periods
 
-    results, failed = [], 0
-    for period in _periods(args):
-        try:
-            out = run_period(args.feed, period, url=args.url)
-            item = {
-                "period": period,
-                "outcome": out["load"]["outcome"],
-                "batch_id": out["batch"]["batch_id"],
-                "rows": out["load"]["rows"],
-                "verdict": out["validation"]["verdict"],
-                "quarantined": out["validation"]["quarantined"],
-            }
-        except PeriodNotPublished as exc:
-            item = {"period": period, "outcome": "not_published", "message": str(exc)}
-        except (BatchRejected, FeedError) as exc:
-            failed += 1
-            item = {"period": period, "outcome": "failed", "message": str(exc)}
-        results.append(item)
-        if not args.json:
-            detail = item.get("message") or (
-                f"批次 {item['batch_id']} 校验 {item['verdict']} 行数 {item['rows']} "
-                f"隔离 {item['quarantined']}"
-            )
-            print(f"{period}  {item['outcome']:<13} {detail}", flush=True)
+    outcomes = run_periods(
+        args.feed,
+        _periods(args),
+        url=args.url,
+        on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
+    )
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
-    return 1 if failed else 0
+        print(json.dumps([o.to_dict() for o in outcomes], ensure_ascii=False, indent=2))
+    return 1 if any(o.outcome == FAILED for o in outcomes) else 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
