@@ -111,6 +111,31 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def _render_catalog(data: dict[str, Any]) -> str:
+    lines = [data["plan"]]
+    action = None
+    for m in data["measures"]:
+        if m["action"] != action:
+            action = m["action"]
+            lines.append(f"\n{action}、{m['action_title']}")
+        units = "、".join(m["responsible_units"])
+        lines.append(f"（{m['number']}）{m['title']}  责任单位：{units}")
+        for k in m["kpis"]:
+            t = k["target"]
+            goal = f"{t['comparator']} {t['value']} {k['unit']}" if t else k["kind"]
+            source = k["source"] or "暂无数据来源"
+            lines.append(f"    {k['id']:<32} {k['name']}  [{goal}]  ← {source}")
+    return "\n".join(lines)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """The measure catalog: measures, KPIs, targets and their warehouse sources."""
+    from consumption_monitor.catalog import load_catalog
+
+    _print(load_catalog().to_dict(), args.json, _render_catalog)
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from consumption_monitor.reporting import demo_summary
     from consumption_monitor.warehouse.db import engine_for
@@ -281,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", required=True, help="YYYY-MM")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
+    _json_arg(p)
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("summary", help="periods loaded, rows, validation outcomes")
     p.add_argument("--feed", default="retail_monthly")
