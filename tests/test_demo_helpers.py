@@ -711,6 +711,8 @@ def test_parse_recent() -> None:
 
 
 def test_catchup_progress_labels_mapped_tasks_by_feed() -> None:
+    feeds = ["retail_monthly", "work_ledgers"]
+    assert demo.catchup_progress([{"task_id": "catch_up", "map_index": -1}], feeds) == {}
     tis = [
         {"task_id": "plan", "map_index": -1, "state": "success"},
         {
@@ -721,7 +723,10 @@ def test_catchup_progress_labels_mapped_tasks_by_feed() -> None:
         },
         {"task_id": "catch_up", "map_index": 1, "rendered_map_index": None, "state": None},
     ]
-    assert demo.catchup_progress(tis) == {"retail_monthly": "success", "1": "queued"}
+    assert demo.catchup_progress(tis, feeds) == {
+        "retail_monthly": "success",
+        "work_ledgers": "queued",
+    }
 
 
 def test_render_summary_reports_the_catch_up_run() -> None:

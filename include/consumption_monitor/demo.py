@@ -54,7 +54,7 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1735,18 +1735,23 @@ def trigger_catchup(api: AirflowApi, feeds: Iterable[str], first: Period, last: 
     return run_id
 
 
-def catchup_progress(tis: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """State of each feed's catch-up task (mapped task instances, labelled by feed)."""
-    return {
-        str(ti.get("rendered_map_index") or ti.get("map_index")): ti.get("state") or "queued"
-        for ti in tis
-        if ti.get("task_id") == "catch_up"
-    }
+def catchup_progress(tis: Iterable[Mapping[str, Any]], feeds: Sequence[str]) -> dict[str, str]:
+    """State of each feed's catch-up task. The mapped task instances follow the order of
+    ``feeds`` (the plan keeps it); Airflow renders their labels only when they finish."""
+    out: dict[str, str] = {}
+    for ti in tis:
+        index = ti.get("map_index")
+        if ti.get("task_id") != "catch_up" or index is None or index < 0:
+            continue  # -1: the task is not expanded yet
+        label = ti.get("rendered_map_index") or (feeds[index] if index < len(feeds) else str(index))
+        out[str(label)] = ti.get("state") or "queued"
+    return out
 
 
 def wait_for_catchup(
     api: AirflowApi,
     run_id: str,
+    feeds: Sequence[str],
     console: Console,
     *,
     t0: float,
@@ -1757,27 +1762,27 @@ def wait_for_catchup(
     import requests
 
     failing_since: float | None = None
-    state, feeds = "queued", {}
+    state, states = "queued", {}
     while True:
         now = time.monotonic()
         try:
             run = api.call("GET", f"/dags/{CATCHUP_DAG_ID}/dagRuns/{run_id}")
             state = run.get("state") or "queued"
-            feeds = catchup_progress(api.task_instances(CATCHUP_DAG_ID, run_id))
+            states = catchup_progress(api.task_instances(CATCHUP_DAG_ID, run_id), feeds)
             failing_since = None
         except (requests.RequestException, ApiError) as exc:
             failing_since = failing_since or now
             if (airflow is not None and airflow.exited() is not None) or now - failing_since > 60:
                 raise DemoError(f"Airflow 无响应或已停止，无法继续跟踪补数: {exc}") from exc
-        done = sum(1 for s in feeds.values() if s in TERMINAL_STATES)
+        done = sum(1 for s in states.values() if s in TERMINAL_STATES)
         line = (
-            f"      补数 {done}/{len(feeds) or '?'} 个数据源完成"
-            + "".join(f" · {f} {s}" for f, s in feeds.items() if s not in TERMINAL_STATES)
+            f"      补数 {done}/{len(feeds)} 个数据源完成"
+            + "".join(f" · {f} {s}" for f, s in states.items() if s not in TERMINAL_STATES)
             + f" · 已用 {format_duration(time.monotonic() - t0)}"
         )
         if state in TERMINAL_STATES or time.monotonic() > deadline:
             console.final_status(line)
-            return {"run_id": run_id, "state": state, "feeds": feeds}
+            return {"run_id": run_id, "state": state, "feeds": states}
         console.status(line)
         time.sleep(3)
 
