@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec
+from consumption_monitor.feeds.spec import ColumnSpec, FeedSpec, StreamSpec
 
 ROW = "_row"  # 0-based position of the record in the batch's stream
 UNPARSEABLE = "_unparseable"
@@ -116,14 +118,15 @@ def _typed_column(column: ColumnSpec, raw: list[Any]) -> tuple[list[Any], list[b
     return values, failed
 
 
-def to_frame(stream: StreamSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
+def to_frame(stream: StreamSpec, records: list[dict[str, Any]], first_row: int = 0) -> pd.DataFrame:
     """Typed frame of the spec's columns present in the records, plus ``_row`` and
     ``_unparseable``. Columns absent from every record stay absent (a check reports it).
 
     An empty stream (a month without job fairs) has every column: with no record, no
     column can be said to be missing, and the suite must see the declared shape."""
     present = {key for record in records for key in record} if records else set(stream.column_names)
-    data: dict[str, Any] = {ROW: pd.array(list(range(len(records))), dtype="int64")}
+    rows = range(first_row, first_row + len(records))  # positions in the whole batch
+    data: dict[str, Any] = {ROW: pd.array(list(rows), dtype="int64")}
     problems: list[list[str]] = [[] for _ in records]
     for column in stream.columns:
         if column.name not in present:
@@ -145,3 +148,12 @@ def to_frame(stream: StreamSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
 def raw_values(record: dict[str, Any]) -> str:
     """The record as received, for the quarantine table."""
     return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def iter_frames(feed: FeedSpec, batch_dir: Path, stream: StreamSpec) -> Iterator[pd.DataFrame]:
+    """Typed frames of a stream's archived records, ``stream.chunk_rows`` at a time, with
+    ``_row`` numbered across the whole batch (what quarantine and load refer to)."""
+    from consumption_monitor.feeds.engine import iter_chunks
+
+    for first, records in iter_chunks(feed, batch_dir, stream.name, stream.chunk_rows or 10**9):
+        yield to_frame(stream, records, first)

@@ -161,3 +161,7 @@ def date_in_period(
     ]
     frame[out] = pd.array(values, dtype="boolean")
     return frame
+
+
+# feed-specific derivations register themselves in their own modules
+from consumption_monitor.validation import tradein  # noqa: E402, F401
