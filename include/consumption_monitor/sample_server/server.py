@@ -515,6 +515,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="以该日期为“今天”决定已发布的期别（默认今天）",
     )
     parser.add_argument(
+        "--tradein-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="以旧换新交易每月行数（默认约 2000；亦可设环境变量 CM_TRADEIN_ROWS_PER_MONTH），"
+        "按游标位置逐页生成，不占内存",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault_arg,
@@ -555,6 +563,10 @@ def serve_forever(
 def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``cm feed-server``; returns the process exit code."""
     token = args.token if args.token else os.environ.get(TOKEN_ENV) or None
+    if getattr(args, "tradein_rows", None):
+        from consumption_monitor.sample_server.tradein_data import ROWS_ENV
+
+        os.environ[ROWS_ENV] = str(args.tradein_rows)
     try:
         faults = FaultPlan.from_specs(getattr(args, "fault", None))
     except FaultError as exc:
