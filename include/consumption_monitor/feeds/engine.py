@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from consumption_monitor import config
 from consumption_monitor.feeds.archive import (
@@ -32,6 +34,7 @@ from consumption_monitor.feeds.spec import FeedSpec
 from consumption_monitor.periods import Period, last_full_month
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,26 @@ class ExtractedBatch:
 class ContentDigest:
     """A digest of the records alone, fed page by page so no batch is held in memory.
 
-    Page boundaries and envelopes do not change it; each stream is hashed on its own and
-    the streams are combined in name order, so the order streams are fetched in does not
-    matter either."""
+    Per stream: sha256 of the canonical JSON of its records joined by ``,`` (one encoder
+    call per page, not per record), so page boundaries and envelopes do not change it; the
+    streams are combined in name order, so the order they are fetched in does not either.
+    """
 
     def __init__(self) -> None:
         self._streams: dict[str, Any] = {}
+        self._started: set[str] = set()
 
     def add(self, stream: str, records: list[dict[str, Any]]) -> None:
         digest = self._streams.setdefault(stream, hashlib.sha256())
-        for record in records:
-            line = json.dumps(
-                record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-            )
-            digest.update(line.encode("utf-8"))
-            digest.update(b"\n")
+        if not records:
+            return
+        text = json.dumps(
+            records, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        )
+        if stream in self._started:
+            digest.update(b",")
+        self._started.add(stream)
+        digest.update(text[1:-1].encode("utf-8"))
 
     def hexdigest(self) -> str:
         total = hashlib.sha256()
@@ -159,7 +167,10 @@ def extract(
             received = 0
             expected_total = None
             digest.add(stream.name, [])
-            for page, doc in source.pages(stream, {feed.period_field: period}):
+            pages = source.pages(stream, {feed.period_field: period})
+            if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
+                pages = prefetched(pages)
+            for page, doc in pages:
                 if stream.pii and pseudonymiser is not None:
                     page, doc = pseudonymiser.page(stream, page, doc)
                 records = doc.get(stream.records_field) if isinstance(doc, dict) else None
@@ -202,6 +213,44 @@ def extract(
     )
     log.info("extracted %s %s: batch %s, rows %s", feed.name, period, batch_id, batch.rows)
     return batch
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``pages`` fetched by a worker thread up to ``depth`` ahead, so the source produces
+    the next page while this one is pseudonymised and archived (a cursor API can only be
+    read in order, but the wait for it can overlap the work). Errors of the worker are
+    raised here, in order; leaving the loop early stops the worker."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            box.put(("error", exc))
+
+    worker = threading.Thread(target=work, name="cm-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _json_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
