@@ -335,3 +335,37 @@ def test_chunk_size_does_not_change_the_outcome(feed_server, sqlite_url, monkeyp
         assert fine[key] == coarse[key]
     loaded = load_step(small, batch, url=sqlite_url)
     assert loaded["rows"] == {"transactions": ROWS - 8}
+
+
+def test_prefetched_pages_keep_order_errors_and_stop_early() -> None:
+    from consumption_monitor.feeds.engine import ContentDigest, prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("page 2 broken")
+
+    got = []
+    with pytest.raises(ValueError, match="page 2 broken"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+    pulled = []
+
+    def endless():
+        for i in range(10**9):
+            pulled.append(i)
+            yield i
+
+    for item in prefetched(endless(), depth=2):
+        if item == 3:
+            break
+    assert len(pulled) < 10  # the worker stopped instead of reading the whole source
+    # page boundaries do not change the content digest
+    records = [{"a": i, "b": "值"} for i in range(7)]
+    one, two = ContentDigest(), ContentDigest()
+    one.add("s", records)
+    for chunk in (records[:3], [], records[3:]):
+        two.add("s", chunk)
+    assert one.hexdigest() == two.hexdigest()
