@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from consumption_monitor import config
+from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
 from consumption_monitor.feeds.frames import iter_frames, to_frame
@@ -133,12 +134,21 @@ def load_step(
     spec = _feed(feed)
     batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
     engine = engine_for(config.warehouse_url(url))
-    if spec.chunked:  # chunks are read from the archive while the COPY consumes them
+    if spec.chunked:  # chunks stream into the COPY: typed by validation, else from the archive
         batch_dir = batch.path(archive_root)
-        frames: dict[str, Any] = {s.name: iter_frames(spec, batch_dir, s) for s in spec.streams}
+        frames: dict[str, Any] = {
+            s.name: typed_cache.read(
+                typed_cache.cache_dir(spec.name, batch.period, batch.batch_id, s.name)
+            )
+            or iter_frames(spec, batch_dir, s)
+            for s in spec.streams
+        }
     else:
         _, frames = _frames(spec, batch, archive_root)
-    return load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    result = load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    if spec.chunked:
+        typed_cache.drop(spec.name, batch.period, batch.batch_id)
+    return result
 
 
 def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:

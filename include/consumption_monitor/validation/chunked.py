@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -92,8 +93,10 @@ def validate_chunked(
         checks = make_checks(stream, period, engine)
         count = 0
         frames = iter_frames(feed, batch_dir, stream)
+        spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
         for i, frame in enumerate(frames):
             count += len(frame)
+            spool.write(frame)  # typed once: the load reads these back
             ctx = derivations.DeriveContext(
                 period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
             )
@@ -105,6 +108,7 @@ def validate_chunked(
             for check in checks:
                 check.observe(frame)
             log.info("validated %s %s chunk %d: %d rows", feed.name, period, i + 1, len(frame))
+        spool.close()
         if count == 0:  # an empty period still meets its suite (row count, columns)
             ctx = derivations.DeriveContext(period=period, frames={}, keys={})
             chunk_outcomes, _ = _check_stream(stream, to_frame(stream, []), ctx, period)

@@ -75,7 +75,12 @@ class UniqueAcrossPeriods(HistoryCheck):
         present = values.notna()
         self.elements += int(present.sum())
         self.parts.append(
-            pd.DataFrame({"row": frame.loc[present, "_row"], "h": _hash(values[present])})
+            pd.DataFrame(
+                {
+                    "row": frame.loc[present, "_row"].to_numpy(dtype=np.int32),
+                    "h": _hash(values[present]),
+                }
+            )
         )
         core = schema.core(self.stream)
         stmt = select(core.c[column]).where(
@@ -115,7 +120,7 @@ class TradeinItemLimit(HistoryCheck):
             self.limits = {}
         self.prior = {}
         self.year = year
-        # small integer codes keep the per-row keys at 22 bytes (10M rows: ~220 MB)
+        # small integer codes keep the per-row keys at 18 bytes (10M rows: ~180 MB)
         self.codes = {name: i for i, name in enumerate(sorted(self.limits))}
         self.names = sorted(self.limits)
 
@@ -131,7 +136,7 @@ class TradeinItemLimit(HistoryCheck):
         self.parts.append(
             pd.DataFrame(
                 {
-                    "row": part["_row"].to_numpy(dtype=np.int64),
+                    "row": part["_row"].to_numpy(dtype=np.int32),
                     "consumer": _hash(part["consumer_key"]),
                     "category": part["category"].map(self.codes).to_numpy(dtype=np.int16),
                     "day": pd.to_numeric(day, errors="coerce").fillna(0).to_numpy(np.int32),
