@@ -8,7 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench.dag_parse"]
+BENCHMARKS = ["bench.dag_parse", "bench.tradein"]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -19,7 +19,7 @@ def main(names: list[str]) -> int:
     width = max(len(r["name"]) for r in records)
     print(f"{'benchmark':<{width}}  {'value':>12}  unit  goal")
     for r in records:
-        print(f"{r['name']:<{width}}  {r['value']:>12}  {r['unit']:<4}  {r.get('goal', '')}")
+        print(f"{r['name']:<{width}}  {r['value']!s:>12}  {r['unit']:<4}  {r.get('goal', '')}")
     RESULTS.write_text(
         json.dumps(
             {

@@ -21,6 +21,7 @@ from consumption_monitor.sample_server import FeedServer
 
 AS_OF = datetime.date(2025, 12, 20)  # the sample feed publishes 2024-02 .. 2025-11
 TOKEN = "test-token-not-a-secret"
+PII_KEY = "test-pii-key-not-a-secret-0123456789"
 PG_ADMIN_URL = os.environ.get(
     "CM_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -43,6 +44,7 @@ def _feed_env(
     """Point the platform at the session's feed server and a per-test data dir."""
     monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("CM_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("CM_PII_KEY", PII_KEY)
     if "feed_server" in request.fixturenames:
         server = request.getfixturevalue("feed_server")
         monkeypatch.setenv("CM_FEED_BASE_URL", server.url)

@@ -195,3 +195,32 @@ def test_catchup_dag_fails_at_once_on_an_unknown_feed(
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "failed"
     assert states["plan"] == "failed"
+
+
+@pytest.mark.slow
+def test_tradein_dag_runs_a_period_with_its_pii_key(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """The trade-in DAG through Airflow's task runner: the run of 5 April loads March, the
+    pseudonymisation key coming from the environment (as the demo sets it)."""
+    import pendulum
+
+    _airflow_env(monkeypatch, airflow_home)
+    monkeypatch.setenv("CM_TRADEIN_ROWS_PER_MONTH", "300")
+    warehouse = f"sqlite:///{tmp_path / 'tradein.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "tradein_transactions.py")).get_dag("tradein_transactions")
+    run = dag.test(logical_date=pendulum.datetime(2025, 4, 5, 6, tz="Asia/Shanghai"))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        rows = conn.execute(
+            text("select period, count(*) from core_tradein_transactions group by period")
+        ).all()
+    assert rows == [("2025-03", 300)]

@@ -263,6 +263,11 @@ def test_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["CM_WAREHOUSE_URL"] == f"sqlite:///{tmp_path}/data/warehouse.db"
     assert env["CM_FEED_BASE_URL"] == "http://127.0.0.1:8799"
     assert env["CM_FEED_TOKEN"] == "tok"
+    assert env["CM_PII_KEY"] == os.environ["CM_PII_KEY"]  # an operator's key wins
+    monkeypatch.delenv("CM_PII_KEY")
+    generated = demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"]
+    assert len(generated) >= 32 and (layout.pii_key_file.stat().st_mode & 0o777) == 0o600
+    assert demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"] == generated
     assert env["CM_DATA_DIR"] == str(tmp_path / "data")
     assert env["GX_ANALYTICS_ENABLED"] == "false"
     assert env[demo.OWNER_ENV] == str(tmp_path / "data" / "demo")

@@ -207,6 +207,21 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tradein_audit(args: argparse.Namespace) -> int:
+    """Quarantined trade-in transactions by enterprise: the cases an audit follows up."""
+    from consumption_monitor.tradein_audit import audit_cases, render_cases
+
+    rows = audit_cases(
+        args.url,
+        period=args.period,
+        year=args.year,
+        enterprise=args.enterprise,
+        detail=args.detail,
+    )
+    _print(rows, args.json, lambda d: render_cases(d, detail=args.detail))
+    return 0
+
+
 def cmd_feeds(args: argparse.Namespace) -> int:
     from consumption_monitor.feeds.spec import list_feeds, load_feed
 
@@ -330,6 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", help="YYYY-MM")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser(
+        "tradein-audit",
+        help="quarantined trade-in transactions by enterprise (rule breaches to follow up)",
+    )
+    p.add_argument("--period", help="YYYY-MM")
+    p.add_argument("--year", help="YYYY")
+    p.add_argument("--enterprise", help="enterprise USCC")
+    p.add_argument(
+        "--detail", action="store_true", help="one line per transaction (order id, rules)"
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_tradein_audit)
 
     p = sub.add_parser("feeds", help="list the feed specs")
     _json_arg(p)

@@ -152,6 +152,10 @@ class Layout:
         return self.demo / "feed_token"
 
     @property
+    def pii_key_file(self) -> Path:
+        return self.demo / "pii_key"
+
+    @property
     def task_logs(self) -> Path:
         return self.airflow_home / "logs"
 
@@ -514,6 +518,16 @@ def new_feed_token(path: Path) -> str:
     return token
 
 
+def demo_pii_key(path: Path) -> str:
+    """The demo's pseudonymisation key (trade-in feed): generated once, kept with mode 600
+    so pseudonyms stay the same across demo runs. Production sets CM_PII_KEY or cm_pii."""
+    if path.exists() and path.read_text(encoding="utf-8").strip():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(32)
+    write_private(path, key + "\n")
+    return key
+
+
 def process_env(layout: Layout, *, port_feed: int, token: str) -> dict[str, str]:
     """Environment of every background process: Airflow config location plus the CM_* contract."""
     env = dict(os.environ)
@@ -526,6 +540,7 @@ def process_env(layout: Layout, *, port_feed: int, token: str) -> dict[str, str]
             "CM_WAREHOUSE_URL": layout.warehouse_url,
             "CM_FEED_BASE_URL": f"http://127.0.0.1:{port_feed}",
             "CM_FEED_TOKEN": token,
+            "CM_PII_KEY": env.get("CM_PII_KEY") or demo_pii_key(layout.pii_key_file),
             "CM_DATA_DIR": str(layout.data),
             "GX_ANALYTICS_ENABLED": "false",
             "NO_COLOR": "1",

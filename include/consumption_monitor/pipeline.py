@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from consumption_monitor import config
+from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
-from consumption_monitor.feeds.frames import to_frame
+from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.source import Source
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.periods import Period
@@ -96,10 +97,17 @@ def validate_step(
     batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
     started = now()
     engine = engine_for(config.warehouse_url(url))
-    records, frames = _frames(spec, batch, archive_root)
-    previous_period = str(Period.parse(batch.period).shift(-1))
-    previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
-    report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
+    if spec.chunked:  # transaction scale: bounded chunks, history checks in the warehouse
+        from consumption_monitor.validation.chunked import validate_chunked
+
+        report, records = validate_chunked(
+            spec, batch.period, batch.batch_id, batch.path(archive_root), engine
+        )
+    else:
+        records, frames = _frames(spec, batch, archive_root)
+        previous_period = str(Period.parse(batch.period).shift(-1))
+        previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
+        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
     run_id = record_validation(engine, report, records, started_at=started, run=run)
     summary = {**report.summary(), "validation_run_id": run_id}
     if report.rejected:
@@ -126,8 +134,21 @@ def load_step(
     spec = _feed(feed)
     batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
     engine = engine_for(config.warehouse_url(url))
-    _, frames = _frames(spec, batch, archive_root)
-    return load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    if spec.chunked:  # chunks stream into the COPY: typed by validation, else from the archive
+        batch_dir = batch.path(archive_root)
+        frames: dict[str, Any] = {
+            s.name: typed_cache.read(
+                typed_cache.cache_dir(spec.name, batch.period, batch.batch_id, s.name)
+            )
+            or iter_frames(spec, batch_dir, s)
+            for s in spec.streams
+        }
+    else:
+        _, frames = _frames(spec, batch, archive_root)
+    result = load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    if spec.chunked:
+        typed_cache.drop(spec.name, batch.period, batch.batch_id)
+    return result
 
 
 def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:

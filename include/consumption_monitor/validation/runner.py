@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from consumption_monitor.feeds.frames import ROW
-from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation import derivations
 from consumption_monitor.validation.suites import build_suite, read_suite
 
@@ -61,6 +61,8 @@ class ValidationReport:
     # stream -> row number -> labels of the critical expectations the row failed
     quarantine: dict[str, dict[int, list[str]]]
     rows: dict[str, int]
+    # stream -> the column quarantine listings group by (e.g. the enterprise USCC)
+    entity_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -160,6 +162,30 @@ def _run_suite(
     return result.to_json_dict()["results"]
 
 
+def _check_stream(
+    stream: StreamSpec, frame: pd.DataFrame, ctx: derivations.DeriveContext, period: str
+) -> tuple[list[Outcome], dict[int, list[str]]]:
+    """Derive, run the stream's suite on one frame; outcomes and the critical failures by
+    row (``_row``, the position in the whole batch)."""
+    frame = frame.reset_index(drop=True)  # GX reports positions
+    frame = derivations.apply(stream.derive, frame, stream.name, ctx)
+    suite_doc = read_suite(stream.suite_name)
+    # code lists live in the spec (one source for templates and checks): suites refer
+    # to them as {"$PARAMETER": "choices_<column>"}
+    params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
+    results = _run_suite(frame, suite_doc, {"expected_periods": [period], **params})
+    outcomes = sorted(
+        (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
+    )
+    rows: dict[int, list[str]] = {}
+    for outcome in outcomes:
+        if outcome.severity != "critical":
+            continue
+        for position in outcome.unexpected_rows:
+            rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
+    return outcomes, rows
+
+
 def validate_batch(
     feed: FeedSpec,
     period: str,
@@ -177,23 +203,8 @@ def validate_batch(
     outcomes: list[Outcome] = []
     quarantine: dict[str, dict[int, list[str]]] = {}
     for stream in feed.streams:
-        frame = frames[stream.name].reset_index(drop=True)  # GX reports positions
-        frame = derivations.apply(stream.derive, frame, stream.name, ctx)
-        suite_doc = read_suite(stream.suite_name)
-        # code lists live in the spec (one source for templates and checks): suites refer
-        # to them as {"$PARAMETER": "choices_<column>"}
-        params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
-        results = _run_suite(frame, suite_doc, {"expected_periods": [period], **params})
-        stream_outcomes = sorted(
-            (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
-        )
+        stream_outcomes, rows = _check_stream(stream, frames[stream.name], ctx, period)
         outcomes.extend(stream_outcomes)
-        rows: dict[int, list[str]] = {}
-        for outcome in stream_outcomes:
-            if outcome.severity != "critical":
-                continue
-            for position in outcome.unexpected_rows:
-                rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
         quarantine[stream.name] = dict(sorted(rows.items()))
     report = ValidationReport(
         feed=feed.name,

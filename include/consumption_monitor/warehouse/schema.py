@@ -57,20 +57,27 @@ def _feed_columns(stream: StreamSpec) -> list[Column]:
     ]
 
 
-def stream_tables(stream: StreamSpec) -> tuple[Table, Table]:
-    """``stg_<table>``: every accepted batch; ``core_<table>``: the current version."""
-    stg = Table(
-        f"stg_{stream.table}",
-        metadata,
-        Column("batch_id", String(BATCH_ID), primary_key=True),
-        *_feed_columns(stream),
-        comment=f"staging: typed rows of every accepted batch — {stream.description}",
-    )
+def stream_tables(stream: StreamSpec) -> tuple[Table | None, Table]:
+    """``stg_<table>``: every accepted batch; ``core_<table>``: the current version.
+
+    Streams declared ``staging: false`` (transaction scale) have no staging table: their
+    batches stay replayable from the raw archive, and the load writes core directly. The
+    period leads the primary key, so core is ready for partitioning by month."""
+    stg = None
+    if stream.staging:
+        stg = Table(
+            f"stg_{stream.table}",
+            metadata,
+            Column("batch_id", String(BATCH_ID), primary_key=True),
+            *_feed_columns(stream),
+            comment=f"staging: typed rows of every accepted batch — {stream.description}",
+        )
     core = Table(
         f"core_{stream.table}",
         metadata,
         *_feed_columns(stream),
         Column("batch_id", String(BATCH_ID), nullable=False),
+        *(Index(None, *columns) for columns in stream.indexes),
         comment=f"core: current version per period — {stream.description}",
     )
     return stg, core
@@ -91,6 +98,11 @@ raw_payload = Table(
     Column("params", Text),
     Column("http_status", Integer),
     Column("received_at", DateTime(timezone=True)),
+    Column(
+        "received_sha256",
+        String(64),
+        comment="of the bytes received, when the archived page is pseudonymised",
+    ),
     comment="raw: every archived page of every batch, with its checksum",
 )
 
@@ -194,8 +206,10 @@ audit_quarantine = Table(
     Column("period", String(7), nullable=False),
     Column("failed_expectations", Text, nullable=False, comment="JSON list"),
     Column("raw_values", Text, nullable=False, comment="JSON object as received"),
+    Column("entity_key", String(64), comment="who the row is about, e.g. the enterprise USCC"),
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_quarantine_feed_period", "feed", "period"),
+    Index("ix_audit_quarantine_feed_entity", "feed", "entity_key"),
     comment="audit: rows held back by critical row-level checks, with their raw values",
 )
 
@@ -258,14 +272,17 @@ audit_reference_data = Table(
     comment="audit: the reference tables in place and the file they were loaded from",
 )
 
-FEED_TABLES: dict[str, tuple[Table, Table]] = {}
+FEED_TABLES: dict[str, tuple[Table | None, Table]] = {}
 for _feed in list_feeds():
     for _stream in load_feed(_feed).streams:
         FEED_TABLES[_stream.table] = stream_tables(_stream)
 
 
 def staging(stream: StreamSpec) -> Table:
-    return FEED_TABLES[stream.table][0]
+    table = FEED_TABLES[stream.table][0]
+    if table is None:
+        raise KeyError(f"stream {stream.name} has no staging table (staging: false)")
+    return table
 
 
 def core(stream: StreamSpec) -> Table:
