@@ -188,7 +188,8 @@ def test_every_source_exists_in_a_migrated_warehouse(warehouse_url: str) -> None
         if not kpi.source or kpi.source in PENDING_SOURCES:
             continue
         have = {c["name"] for c in inspector.get_columns(kpi.source)}
-        wanted = {*kpi.columns.values(), *kpi.filter, "period"}
+        grain = "year" if kpi.aggregation == "count_year" else "period"
+        wanted = {*kpi.columns.values(), *kpi.filter, grain}
         if kpi.aggregation == "milestone":
             wanted |= {"task", "status", "status_date"}
         assert wanted <= have, f"{kpi.id}: {kpi.source} lacks {wanted - have}"
