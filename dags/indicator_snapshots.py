@@ -8,6 +8,9 @@ affect (year-to-date sums up to the end of the year, computed YoY a year later).
 recomputation adds a snapshot only where a value changed; `mart_indicator_snapshot_latest`
 shows the newest per KPI and period.
 
+The last task writes the monthly report (HTML + XLSX, `CM_REPORTS_DIR`) of the latest
+recomputed period; the Airflow UI shows it under Browse → 监测月报 (plugin `cm_reports`).
+
 **Manual run** with params `{"periods": ["2025-03"]}`, or without Airflow:
 `cm snapshot --period 2025-03`.
 """

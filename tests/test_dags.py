@@ -158,7 +158,7 @@ def test_the_snapshot_dag_listens_to_every_feed_asset(
     from consumption_monitor.catalog import FEEDS
 
     dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
-    assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot"]
+    assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot", "report"]
     uris = {a.uri for a in dag.timetable.asset_condition.objects}
     assert uris == {f"cm://warehouse/core/{feed}" for feed in FEEDS}
     assert set(list_feeds()) <= set(FEEDS)
@@ -189,6 +189,7 @@ def test_the_snapshot_dag_runs_through_airflow(
 
     from consumption_monitor.pipeline import run_period
 
+    monkeypatch.setenv("CM_REPORTS_DIR", str(tmp_path / "reports"))
     run_period("retail_monthly", "2025-03", url=warehouse)
     dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
     run = dag.test(run_conf={"periods": ["2025-03"]})
@@ -205,3 +206,5 @@ def test_the_snapshot_dag_runs_through_airflow(
         ).fetchall()
     assert len(rows) == 50
     assert ("m19_retail_sales_total", None) in rows  # an indicator with data: no target
+    assert (tmp_path / "reports" / "2025-03.html").exists()
+    assert (tmp_path / "reports" / "2025-03.xlsx").exists()

@@ -154,6 +154,25 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the period's HTML report and XLSX workbook (snapshot computed first)."""
+    from pathlib import Path
+
+    from consumption_monitor.periods import Period
+    from consumption_monitor.report import write_report
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    upgrade(args.url, engine=engine)
+    out = Path(args.out) if args.out else None
+    written = write_report(engine, str(Period.parse(args.period)), out)
+    _print(
+        written, args.json, lambda d: f"已生成 {d['period']} 月报：\n  {d['html']}\n  {d['xlsx']}"
+    )
+    return 0
+
+
 def _render_catalog(data: dict[str, Any]) -> str:
     lines = [data["plan"]]
     action = None
@@ -352,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("report", help="write the monthly report (HTML and XLSX) of a period")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--out", help="folder (default: CM_REPORTS_DIR or <data dir>/reports)")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
     _json_arg(p)

@@ -169,6 +169,13 @@ def build_snapshot_dag(*, feeds: list[str], doc_md: str | None = None) -> DAG:
 
             return snapshot_periods(loaded)
 
-        snapshot(periods())
+        @task(task_display_name="月报 report")
+        def report(done: dict[str, Any]) -> dict[str, Any] | None:
+            """The HTML and XLSX report of the latest recomputed period."""
+            from consumption_monitor.pipeline import report_step
+
+            return report_step(done["periods"])
+
+        report(snapshot(periods()))
 
     return snapshot_dag()

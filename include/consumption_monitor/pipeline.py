@@ -153,6 +153,15 @@ def snapshot_periods(periods: list[str], *, url: str | None = None) -> dict[str,
     }
 
 
+def report_step(periods: list[str], *, url: str | None = None) -> dict[str, Any] | None:
+    """Write the monthly report (HTML + XLSX) of the latest of ``periods``."""
+    from consumption_monitor.report import write_report
+
+    if not periods:
+        return None
+    return write_report(engine_for(config.warehouse_url(url)), max(periods))
+
+
 def run_period(
     feed: str | FeedSpec,
     period: str,
