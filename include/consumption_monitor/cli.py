@@ -173,6 +173,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Generate the data dictionary (docs/data-dictionary.md) from the schema."""
+    from pathlib import Path
+
+    from consumption_monitor.warehouse.dictionary import DICTIONARY_FILE, write_dictionary
+
+    path = write_dictionary(Path(args.out) if args.out else DICTIONARY_FILE)
+    _print({"file": str(path)}, args.json, lambda d: f"数据字典已生成：{d['file']}")
+    return 0
+
+
+def cmd_analyst_role(args: argparse.Namespace) -> int:
+    """Create or refresh the read-only PostgreSQL role for analysts."""
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.roles import ensure_analyst_role
+
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    result = ensure_analyst_role(engine)
+    _print(
+        result,
+        args.json,
+        lambda d: f"只读角色 {d['role']}：可读 {len(d['granted'])} 个对象（marts、快照、参考表）",
+    )
+    return 0
+
+
 def _render_catalog(data: dict[str, Any]) -> str:
     lines = [data["plan"]]
     action = None
@@ -377,6 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder (default: CM_REPORTS_DIR or <data dir>/reports)")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("docs", help="generate the data dictionary into docs/")
+    p.add_argument("--out", help="file to write (default: docs/data-dictionary.md)")
+    _json_arg(p)
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser(
+        "analyst-role",
+        help="create/refresh the read-only PostgreSQL role cm_analyst "
+        "(password from CM_ANALYST_PASSWORD, if set)",
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_analyst_role)
 
     p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
     _json_arg(p)
