@@ -92,8 +92,13 @@ def _views(conn: Connection) -> set[str]:
     return set(inspect(conn).get_view_names())
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _stored(column: str, value: Any) -> float | None:
+    """``value`` as the snapshot table stores it (PostgreSQL rounds to the column's scale),
+    so that a recomputation compares equal to what was stored."""
+    if value is None:
+        return None
+    scale = schema.mart_indicator_snapshot.c[column].type.scale
+    return round(float(value), scale) if scale is not None else float(value)
 
 
 def compute_rows(
@@ -128,7 +133,7 @@ def compute_rows(
             "expected_to_date",
             "completion_ratio",
         ):
-            row[key] = _number(r[key])
+            row[key] = _stored(key, r[key])
         for key in ("months_elapsed", "status", "milestone_status", "status_date"):
             row[key] = r[key]
         row["data_period"] = r["data_period"]

@@ -237,27 +237,38 @@ class _Builder:
                 "cast(cast(:year as integer) - 1 as varchar(4)))"
             )
             return self._flow(fresh, in_month, ytd, prior), ":year_start"
+        # One pass over the source rows from the previous January to the data period.
+        this_year = "s.period between :year_start and f.data_period"
+        in_month = "s.period = f.data_period"
+        last_year = f"s.period between :prior_year_start and {prior_period_sql('f.data_period')}"
         if agg == "sum_months":
-            value = f"sum(s.{cols['value']}) * {scale}"
+            value = cols["value"]
+
+            def total(cond: str) -> str:
+                return f"sum(case when {cond} then s.{value} end) * {scale}"
+
+            month_sql = f"coalesce({total(in_month)}, 0)"
+            ytd_sql = f"coalesce({total(this_year)}, 0)"
+            prior_sql = total(last_year)
         else:  # ratio_months
-            value = (
-                f"sum(s.{cols['numerator']}) * {_num(kpi.factor)} * {scale}"
-                f" / nullif(sum(s.{cols['denominator']}), 0)"
-            )
-        zero = "0" if agg == "sum_months" else "null"
-        in_month = (
-            f"coalesce((select {value} from {src} as s where {w} "
-            f"and s.period = f.data_period), {zero})"
-        )
-        ytd = (
-            f"coalesce((select {value} from {src} as s where {w} "
-            f"and s.period between :year_start and f.data_period), {zero})"
-        )
-        prior = (
-            f"(select {value} from {src} as s where {w} and s.period between "
-            f":prior_year_start and {prior_period_sql('f.data_period')})"
-        )
-        return self._flow(fresh, in_month, ytd, prior), ":year_start"
+            num, den = cols["numerator"], cols["denominator"]
+
+            def ratio(cond: str) -> str:
+                return (
+                    f"sum(case when {cond} then s.{num} end) * {_num(kpi.factor)} * {scale}"
+                    f" / nullif(sum(case when {cond} then s.{den} end), 0)"
+                )
+
+            month_sql, ytd_sql, prior_sql = ratio(in_month), ratio(this_year), ratio(last_year)
+        sql = f"""
+        select f.data_period, {month_sql} as actual_month, {ytd_sql} as actual_ytd,
+               null as yoy_month_pct, null as yoy_ytd_pct, {prior_sql} as prior_ytd
+        from {fresh} as f
+        left join {src} as s
+            on {w} and s.period between :prior_year_start and f.data_period
+        where f.data_period is not null
+        group by f.data_period"""
+        return sql, ":year_start"
 
     @staticmethod
     def _flow(fresh: str, in_month: str, ytd: str, prior: str) -> str:
