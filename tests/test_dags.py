@@ -224,3 +224,65 @@ def test_tradein_dag_runs_a_period_with_its_pii_key(
             text("select period, count(*) from core_tradein_transactions group by period")
         ).all()
     assert rows == [("2025-03", 300)]
+
+
+def test_the_snapshot_dag_listens_to_every_feed_asset(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _airflow_env(monkeypatch, airflow_home)
+    from airflow.dag_processing.dagbag import DagBag
+
+    from consumption_monitor.catalog import FEEDS
+
+    dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
+    assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot", "report"]
+    uris = {a.uri for a in dag.timetable.asset_condition.objects}
+    assert uris == {f"cm://warehouse/core/{feed}" for feed in FEEDS}
+    assert set(list_feeds()) <= set(FEEDS)
+
+
+def test_periods_come_from_the_events_extra() -> None:
+    from types import SimpleNamespace
+
+    from consumption_monitor.orchestration import periods_of_events
+
+    events = {
+        "a": [SimpleNamespace(extra={"period": "2025-03"}), SimpleNamespace(extra={})],
+        "b": [SimpleNamespace(extra={"period": "2025-01"}), SimpleNamespace(extra=None)],
+        "c": [SimpleNamespace(extra={"periods": ["2024-11", "2025-01"], "source": "catch-up"})],
+    }
+    assert periods_of_events(events) == ["2024-11", "2025-01", "2025-03"]
+    assert periods_of_events(None) == []
+
+
+@pytest.mark.slow
+def test_the_snapshot_dag_runs_through_airflow(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """A manual run with a period: every KPI of the period gets a snapshot row."""
+    _airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'snap.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    from consumption_monitor.pipeline import run_period
+
+    monkeypatch.setenv("CM_REPORTS_DIR", str(tmp_path / "reports"))
+    run_period("retail_monthly", "2025-03", url=warehouse)
+    dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
+    run = dag.test(run_conf={"periods": ["2025-03"]})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        rows = conn.execute(
+            text("select kpi_id, status from mart_indicator_snapshot_latest where period='2025-03'")
+        ).fetchall()
+    assert len(rows) == 50
+    assert ("m19_retail_sales_total", None) in rows  # an indicator with data: no target
+    assert (tmp_path / "reports" / "2025-03.html").exists()
+    assert (tmp_path / "reports" / "2025-03.xlsx").exists()

@@ -75,40 +75,109 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(o.outcome == FAILED for o in outcomes) else 0
 
 
-def cmd_snapshot(args: argparse.Namespace) -> int:
-    from sqlalchemy import text
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
 
+
+def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
+    """The snapshot as a text table: one line per KPI, its components and status."""
+    from consumption_monitor.demo import pad
+
+    if not rows:
+        return f"{period} 暂无快照"
+    widths = (4, 40, 14, 8, 10, 7, 7, 10)
+    header = ("措施", "指标", "实际", "目标", "预期", "完成度", "同比%", "状态")
+    lines = [
+        f"{period} 指标快照（实际为本年累计；预期为按进度应完成；完成度 = 实际 / 预期）",
+        "  ".join(
+            pad(h, w, right=1 < i < 7) for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
+        + "  数据期   校验",
+    ]
+    for r in rows:
+        has_target = r["target_value"] is not None
+        target = f"{r['target_comparator']}{r['target_value']:g}" if has_target else ""
+        actual = r["milestone_status"] if r["kind"] == "milestone" else _fmt(r["actual_ytd"])
+        cells = (
+            str(r["measure_no"]),
+            r["name"][:20],
+            actual or "—",
+            target,
+            _fmt(r["expected_to_date"]),
+            _fmt(r["completion_ratio"]),
+            _fmt(r["yoy_ytd_pct"], 1),
+            r["status"] or "监测指标",
+        )
+        lines.append(
+            "  ".join(
+                pad(c, w, right=1 < i < 7)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + f"  {r['data_period'] or '—':<7}  {r['validation_state'] or '—'}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Compute the period's snapshot (unless --no-compute) and print the latest one."""
+    from consumption_monitor.periods import Period
+    from consumption_monitor.snapshots import compute_snapshot, read_snapshot
     from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    period = str(Period.parse(args.period))
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    if not args.no_compute:
+        upgrade(args.url, engine=engine)
+        compute_snapshot(engine, period)
+    rows = read_snapshot(engine, period)
+    _print(rows, args.json, lambda d: render_snapshot_table(period, d))
+    return 0 if rows else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the period's HTML report and XLSX workbook (snapshot computed first)."""
+    from pathlib import Path
+
+    from consumption_monitor.periods import Period
+    from consumption_monitor.report import write_report
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.migrate import upgrade
 
     engine = engine_for(args.url) if args.url else engine_for(None)
-    with engine.connect() as conn:
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                text(
-                    "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
-                    "yoy_ytd_pct, yoy_basis, status, validation_state, source_batches, computed_at "
-                    "from mart_indicator_snapshot_latest where period = :p order by kpi_id desc"
-                ),
-                {"p": args.period},
-            ).mappings()
-        ]
+    upgrade(args.url, engine=engine)
+    out = Path(args.out) if args.out else None
+    written = write_report(engine, str(Period.parse(args.period)), out)
+    _print(
+        written, args.json, lambda d: f"已生成 {d['period']} 月报：\n  {d['html']}\n  {d['xlsx']}"
+    )
+    return 0
 
-    def render(data: list[dict]) -> str:
-        if not data:
-            return f"{args.period} 暂无快照"
-        lines = [f"{'指标':<14}{'当月':>12}{'累计':>14}{'当月同比%':>10}{'累计同比%':>10}  校验"]
-        for r in data:
-            month = "—" if r["actual_month"] is None else f"{r['actual_month']:,.2f}"
-            yoy_m = "—" if r["yoy_month_pct"] is None else f"{r['yoy_month_pct']:.1f}"
-            lines.append(
-                f"{r['name']:<14}{month:>12}{r['actual_ytd']:>14,.2f}{yoy_m:>10}"
-                f"{r['yoy_ytd_pct']:>10.1f}  {r['validation_state']}"
-            )
-        return f"{args.period} 指标快照（{data[0]['unit']}）\n" + "\n".join(lines)
 
-    _print(rows, args.json, render)
-    return 0 if rows else 1
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Generate the data dictionary (docs/data-dictionary.md) from the schema."""
+    from pathlib import Path
+
+    from consumption_monitor.warehouse.dictionary import DICTIONARY_FILE, write_dictionary
+
+    path = write_dictionary(Path(args.out) if args.out else DICTIONARY_FILE)
+    _print({"file": str(path)}, args.json, lambda d: f"数据字典已生成：{d['file']}")
+    return 0
+
+
+def cmd_analyst_role(args: argparse.Namespace) -> int:
+    """Create or refresh the read-only PostgreSQL role for analysts."""
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.roles import ensure_analyst_role
+
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    result = ensure_analyst_role(engine)
+    _print(
+        result,
+        args.json,
+        lambda d: f"只读角色 {d['role']}：可读 {len(d['granted'])} 个对象（marts、快照、参考表）",
+    )
+    return 0
 
 
 def _render_catalog(data: dict[str, Any]) -> str:
@@ -317,10 +386,32 @@ def build_parser() -> argparse.ArgumentParser:
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("snapshot", help="print the indicator snapshot of a period")
+    p = sub.add_parser("snapshot", help="compute and print the indicator snapshot of a period")
     p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument(
+        "--no-compute", action="store_true", help="only print the latest stored snapshot"
+    )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("report", help="write the monthly report (HTML and XLSX) of a period")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--out", help="folder (default: CM_REPORTS_DIR or <data dir>/reports)")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("docs", help="generate the data dictionary into docs/")
+    p.add_argument("--out", help="file to write (default: docs/data-dictionary.md)")
+    _json_arg(p)
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser(
+        "analyst-role",
+        help="create/refresh the read-only PostgreSQL role cm_analyst "
+        "(password from CM_ANALYST_PASSWORD, if set)",
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_analyst_role)
 
     p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
     _json_arg(p)

@@ -152,13 +152,35 @@ def load_step(
 
 
 def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:
-    from consumption_monitor.snapshots import compute_retail
+    """Snapshot the KPIs fed by ``feed`` for ``period`` (the snapshot DAG recomputes every
+    KPI of the periods a load affects)."""
+    from consumption_monitor.snapshots import compute_snapshot
 
     spec = _feed(feed)
+    return compute_snapshot(engine_for(config.warehouse_url(url)), period, feeds=[spec.name])
+
+
+def snapshot_periods(periods: list[str], *, url: str | None = None) -> dict[str, Any]:
+    """Recompute every KPI of ``periods`` and of the periods they affect (YTD, YoY)."""
+    from consumption_monitor.snapshots import affected_periods, compute_snapshot
+
     engine = engine_for(config.warehouse_url(url))
-    if spec.name != "retail_monthly":
-        return {"period": period, "kpis": [], "added": []}
-    return compute_retail(engine, period)
+    ensure_schema(config.warehouse_url(url))
+    done = [compute_snapshot(engine, p) for p in affected_periods(engine, periods)]
+    return {
+        "periods": [d["period"] for d in done],
+        "added": sum(len(d["added"]) for d in done),
+        "missing_sources": sorted({k for d in done for k in d["missing_sources"]}),
+    }
+
+
+def report_step(periods: list[str], *, url: str | None = None) -> dict[str, Any] | None:
+    """Write the monthly report (HTML + XLSX) of the latest of ``periods``."""
+    from consumption_monitor.report import write_report
+
+    if not periods:
+        return None
+    return write_report(engine_for(config.warehouse_url(url)), max(periods))
 
 
 def run_period(

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, inspect, select, text
 
 from consumption_monitor.warehouse import schema
 
-VOLATILE_COLUMNS = {"computed_at"}  # differ between two warehouses built at other times
+VOLATILE_COLUMNS = {"computed_at", "data_loaded_at"}  # differ between warehouses built apart
 
 
 def _canonical(value: Any) -> Any:
@@ -85,7 +85,9 @@ def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]
                     "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
                     "yoy_ytd_pct, validation_state, computed_at "
                     "from mart_indicator_snapshot_latest "
-                    "where period = (select max(period) from mart_indicator_snapshot_latest) "
+                    "where actual_ytd is not null and period = "
+                    "(select max(period) from mart_indicator_snapshot_latest "
+                    "where actual_ytd is not null) "
                     "order by kpi_id desc"
                 )
             )

@@ -235,6 +235,18 @@ mart_indicator_snapshot = Table(
     Column("source_batches", Text, nullable=False, comment="batch ids the values came from"),
     Column("validation_state", String(16), comment="worst verdict of the source batches"),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), comment="target | milestone | indicator (measure catalog)"),
+    Column("data_period", String(7), comment="latest period of data the values cover"),
+    Column("data_loaded_at", DateTime(timezone=True), comment="when its newest batch loaded"),
+    Column("months_elapsed", Integer, comment="months of the year the data covers"),
+    Column("prior_ytd", Numeric(18, 4, asdecimal=False), comment="same months a year earlier"),
+    Column("milestone_status", String(16), comment="ledger status of a milestone task"),
+    Column("status_date", String(10), comment="date of the milestone's latest progress"),
+    Column(
+        "previous_snapshot_id",
+        String(24),
+        comment="the snapshot of the same KPI and period this one replaced",
+    ),
     Index("ix_mart_indicator_snapshot_kpi_period", "kpi_id", "period"),
     comment="mart: immutable indicator snapshots; a revision adds a row",
 )
