@@ -18,6 +18,6 @@ from consumption_monitor.orchestration import TIMEZONE, build_lateness_dag
 
 dag = build_lateness_dag(
     schedule=CronDataIntervalTimetable("30 9 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    start_date=pendulum.datetime(2024, 1, 1, tz=TIMEZONE),
     doc_md=__doc__,
 )

@@ -30,6 +30,39 @@ def postgres_required() -> bool:
     return bool(os.environ.get("CI") or os.environ.get("CM_REQUIRE_POSTGRES"))
 
 
+REPO = Path(__file__).resolve().parent.parent
+DAGS = REPO / "dags"
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home with a migrated SQLite metadata database, shared by the session."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return home
+
+
+def airflow_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(home))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+
+
 @pytest.fixture(scope="session")
 def feed_server() -> Iterator[FeedServer]:
     with FeedServer(token=TOKEN, as_of=AS_OF) as server:
@@ -255,11 +288,18 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def alert_connections(
-    monkeypatch: pytest.MonkeyPatch, webhook_sink: WebhookSink, smtp_sink: SmtpSink
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_sink: WebhookSink,
+    smtp_sink: SmtpSink,
+    airflow_home: Path,
 ) -> tuple[WebhookSink, SmtpSink]:
-    """Airflow connections (environment style) to a signed DingTalk robot and SMTP."""
+    """Airflow connections (environment style) to a signed DingTalk robot and SMTP.
+
+    Reading a connection imports Airflow, which fixes its home for the process: point it
+    at the session's Airflow home first, as the DAG tests do."""
     import json as _json
 
+    airflow_env(monkeypatch, airflow_home)
     robot = {
         "conn_type": "http",
         "host": "127.0.0.1",

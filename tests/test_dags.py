@@ -3,12 +3,10 @@ and runs end to end through Airflow (``dag.test()``) against the real feed serve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import airflow_env
 
 from consumption_monitor import dagparse
 from consumption_monitor.feeds.spec import list_feeds, load_feed
@@ -24,32 +22,6 @@ PARSE_BUDGET_S = 1.0
 pytestmark = pytest.mark.airflow
 
 
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow home with a migrated SQLite metadata database, shared by this module."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return home
-
-
-def _airflow_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(home))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
-
-
 def test_there_are_dag_files() -> None:
     assert [p.name for p in DAG_FILES] == sorted(p.name for p in DAG_FILES)
     assert "retail_monthly.py" in [p.name for p in DAG_FILES]
@@ -58,7 +30,7 @@ def test_there_are_dag_files() -> None:
 def test_dagbag_imports_without_errors_and_follows_conventions(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
@@ -109,7 +81,7 @@ def test_dag_test_runs_a_period_end_to_end(
     """``dag.test()`` executes every task through Airflow's task runner."""
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     warehouse = f"sqlite:///{tmp_path / 'dagtest.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag
@@ -138,7 +110,7 @@ def test_a_january_run_is_skipped_not_failed(
 ) -> None:
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'jan.db'}")
     from airflow.dag_processing.dagbag import DagBag
 
