@@ -52,6 +52,11 @@ def _alerts(url: str) -> list[dict]:
         return [dict(r) for r in rows]
 
 
+def _printed_json(out: str) -> dict:
+    """The JSON document a command printed, after whatever the servers logged."""
+    return json.JSONDecoder().raw_decode(out[out.index("{\n") :])[0]
+
+
 def _reject(feed_server, url: str, period: str) -> BatchRejected:
     feed_server.faults.add("drop_column", period=period, column="value_ytd")
     with pytest.raises(BatchRejected) as caught:
@@ -279,3 +284,87 @@ def test_payload_formats_say_the_same_thing() -> None:
     assert "统计期：2025-03" in json.dumps(payload("feishu", alert), ensure_ascii=False)
     with pytest.raises(ChannelError):
         payload("slack", alert)
+
+
+def test_status_shows_loads_lateness_and_open_alerts(
+    feed_server, warehouse_url, alert_connections, capsys
+) -> None:
+    from consumption_monitor.cli import main
+
+    run_period(FEED, "2025-10", url=warehouse_url)
+    error = _reject(feed_server, warehouse_url, "2025-11")
+    service.on_task_failure(
+        FEED, _context("2025-11", error), configured_channels(), url=warehouse_url
+    )
+    assert main(["status", "--url", warehouse_url, "--today", "2025-12-20", "--json"]) == 0
+    data = _printed_json(capsys.readouterr().out)
+    retail = next(f for f in data["feeds"] if f["feed"] == FEED)
+    assert retail["last_loaded"]["period"] == "2025-10"
+    assert retail["last_loaded"]["verdict"] == "passed" and retail["last_loaded"]["rows_loaded"]
+    assert retail["newest_batch"]["period"] == "2025-11"
+    assert retail["newest_batch"]["status"] == "rejected"
+    assert [x["period"] for x in retail["late"]] == ["2025-08", "2025-09", "2025-11"]
+    assert [(a["period"], a["kind"], a["level"]) for a in retail["open_alerts"]] == [
+        ("2025-11", "failure", "critical")
+    ]
+    ledgers = next(f for f in data["feeds"] if f["feed"] == "work_ledgers")
+    assert ledgers["last_loaded"] is None and ledgers["open_alerts"] == []
+    assert main(["status", "--url", warehouse_url, "--today", "2025-12-20"]) == 0
+    shown = capsys.readouterr().out
+    assert "消费品市场月度监测（retail_monthly）：最近入库 2025-10" in shown
+    assert "逾期未入库：2025-08（应于 2025-09-15）" in shown
+    assert "未解除告警 2025-11：【严重】消费品市场月度监测 2025-11 数据校验未通过" in shown
+
+
+def test_alerts_preview_injects_a_bad_batch_and_shows_the_alert(
+    sqlite_url, tmp_path, capsys, monkeypatch
+) -> None:
+    """The demo's path: no feed server of our own, no channel; the real warehouse untouched."""
+    from consumption_monitor.cli import main
+
+    monkeypatch.delenv("CM_FEED_BASE_URL", raising=False)
+    args = ["alerts", "preview", "--feed", FEED, "--period", "2025-04", "--fault", "reject"]
+    assert main([*args, "--json"]) == 0
+    data = _printed_json(capsys.readouterr().out)
+    assert data["alert"]["title"] == "【严重】消费品市场月度监测 2025-04 数据校验未通过"
+    assert data["payloads"]["dingtalk"]["msgtype"] == "markdown"
+    assert data["payloads"]["feishu"]["msg_type"] == "post"
+    assert "expect_column_to_exist[value_ytd]" in data["text"]
+    assert not (tmp_path / "data" / "warehouse.db").exists()  # only the scratch warehouse
+    assert (
+        main(["alerts", "preview", "--feed", FEED, "--period", "2025-04", "--fault", "bad_rows"])
+        == 0
+    )
+    assert "【警告】消费品市场月度监测 2025-04 数据校验有警告" in capsys.readouterr().out
+
+
+def test_validation_reports_are_written_listed_and_served(feed_server, sqlite_url) -> None:
+    import importlib.util
+
+    from conftest import REPO
+    from fastapi.testclient import TestClient
+
+    feed_server.faults.add("bad_rows", period="2025-03")
+    out = run_period(FEED, "2025-03", url=sqlite_url)
+    page = out["validation"]["report"]
+    assert page.endswith(f"{out['validation']['validation_run_id']}.html")
+    spec = importlib.util.spec_from_file_location("cm_reports", REPO / "plugins" / "cm_reports.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    assert plugin.ConsumptionMonitorReports.external_views[0]["href"] == "/cm-reports/"
+    client = TestClient(plugin.app)
+    index = client.get("/")
+    assert index.status_code == 200 and out["validation"]["validation_run_id"] in index.text
+    link = f"validation/{FEED}/2025-03/{out['validation']['validation_run_id']}.html"
+    shown = client.get(f"/{link}")
+    assert shown.status_code == 200
+    for fragment in (
+        "消费品市场月度监测 2025-03 校验报告",
+        "有警告（已入库）",
+        "510402",
+        "隔离行（7）",
+    ):
+        assert fragment in shown.text, fragment
+    assert (
+        client.get("/validation/retail_monthly/2025-03/..%2F..%2Fwarehouse.db").status_code == 404
+    )

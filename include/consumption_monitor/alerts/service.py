@@ -59,7 +59,7 @@ class Delivery:
     error: str | None = None
 
 
-def _engine(url: str | None) -> Engine:
+def warehouse_engine(url: str | None) -> Engine:
     resolved = config.warehouse_url(url)
     ensure_schema(resolved)
     return engine_for(resolved)
@@ -208,7 +208,7 @@ def on_task_failure(
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
-    engine = _engine(url)
+    engine = warehouse_engine(url)
     period = context_period(context)
     alert = failure_alert(
         engine, feed, period, error=context.get("exception"), run=run_info(context)
@@ -226,7 +226,7 @@ def on_load_success(
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
-    engine = _engine(url)
+    engine = warehouse_engine(url)
     period, run = context_period(context), run_info(context)
     alert, facts = warning_alert(engine, feed, period, run=run)
     out = deliver_recovery(
@@ -259,7 +259,7 @@ def check_lateness(
     url: str | None = None,
 ) -> list[Delivery]:
     """Alert once per (feed, period) past due and not loaded."""
-    engine = _engine(url)
+    engine = warehouse_engine(url)
     out = []
     for feed in feeds or list_feeds():
         spec = load_feed(feed)

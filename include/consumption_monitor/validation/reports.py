@@ -14,13 +14,15 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, select
+from typing import TYPE_CHECKING, Any
 
 from consumption_monitor import config
-from consumption_monitor.validation.runner import expectation_label
-from consumption_monitor.warehouse import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+# Light at import: the Airflow UI plugin imports this module for the paths and the index;
+# the warehouse and the validation runner are imported where a page is rendered.
 
 URL_PREFIX = "/cm-reports"
 QUARANTINE_SHOWN = 200
@@ -53,6 +55,10 @@ def report_url(feed: str, period: str, run_id: str) -> str:
 
 
 def _run(conn: Connection, run_id: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from consumption_monitor.warehouse import schema
+
     runs = schema.audit_load_run
     row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
     if row is None:
@@ -62,7 +68,11 @@ def _run(conn: Connection, run_id: str) -> dict[str, Any]:
 
 def render_validation_report(conn: Connection, run_id: str) -> str:
     """The HTML page of one validation run."""
+    from sqlalchemy import select
+
     from consumption_monitor.feeds.spec import load_feed
+    from consumption_monitor.validation.runner import expectation_label
+    from consumption_monitor.warehouse import schema
 
     esc = html.escape
     run = _run(conn, run_id)
