@@ -93,7 +93,8 @@ def test_a_rejected_batch_alerts_once_then_recovers(
         "【关键】above_quota",
         "expect_column_to_exist[value_ytd]",
         "隔离行数**：0",
-        "措施19",
+        "措施19：深入健全消费保障体系（责任单位：区总工会、",  # from the measure catalog
+        "区统计局",
         "[校验报告](",
     ):
         assert fragment in markdown, fragment

@@ -119,3 +119,51 @@ def test_a_january_run_is_skipped_not_failed(
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "success"
     assert states["extract"] == "skipped" and states["load"] == "skipped"
+
+
+@pytest.mark.slow
+def test_catchup_dag_loads_a_range_of_periods_of_several_feeds(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """One mapped task per feed; every period lands and is recorded under the catch-up DAG."""
+    airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'catchup.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "feed_catchup.py")).get_dag("feed_catchup")
+    conf = {"feeds": ["retail_monthly", "employment_monthly"], "from": "2025-01", "to": "2025-03"}
+    run = dag.test(run_conf=conf)
+    tis = run.get_task_instances()
+    assert str(run.state) == "success", {(t.task_id, t.map_index): str(t.state) for t in tis}
+    mapped = [t for t in tis if t.task_id == "catch_up"]
+    assert sorted(t.map_index for t in mapped) == [0, 1]
+
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        retail = conn.execute(text("select distinct period from core_retail_above_quota"))
+        employment = conn.execute(
+            text("select distinct period from core_employment_monthly_figures")
+        )
+        runs = conn.execute(text("select distinct dag_id from audit_load_run"))
+        assert sorted(retail.scalars().all()) == ["2025-02", "2025-03"]
+        assert sorted(employment.scalars().all()) == ["2025-01", "2025-02", "2025-03"]
+        assert runs.scalars().all() == ["feed_catchup"]
+
+
+@pytest.mark.slow
+def test_catchup_dag_fails_at_once_on_an_unknown_feed(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    airflow_env(monkeypatch, airflow_home)
+    monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'nope.db'}")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "feed_catchup.py")).get_dag("feed_catchup")
+    run = dag.test(run_conf={"feeds": ["no_such_feed"], "from": "2025-01", "to": "2025-02"})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "failed"
+    assert states["plan"] == "failed"

@@ -62,36 +62,17 @@ def _periods(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
-    from consumption_monitor.feeds.errors import FeedError, PeriodNotPublished
-    from consumption_monitor.pipeline import BatchRejected, run_period
+    from consumption_monitor.catchup import FAILED, run_periods
 
-    results, failed = [], 0
-    for period in _periods(args):
-        try:
-            out = run_period(args.feed, period, url=args.url)
-            item = {
-                "period": period,
-                "outcome": out["load"]["outcome"],
-                "batch_id": out["batch"]["batch_id"],
-                "rows": out["load"]["rows"],
-                "verdict": out["validation"]["verdict"],
-                "quarantined": out["validation"]["quarantined"],
-            }
-        except PeriodNotPublished as exc:
-            item = {"period": period, "outcome": "not_published", "message": str(exc)}
-        except (BatchRejected, FeedError) as exc:
-            failed += 1
-            item = {"period": period, "outcome": "failed", "message": str(exc)}
-        results.append(item)
-        if not args.json:
-            detail = item.get("message") or (
-                f"批次 {item['batch_id']} 校验 {item['verdict']} 行数 {item['rows']} "
-                f"隔离 {item['quarantined']}"
-            )
-            print(f"{period}  {item['outcome']:<13} {detail}", flush=True)
+    outcomes = run_periods(
+        args.feed,
+        _periods(args),
+        url=args.url,
+        on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
+    )
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
-    return 1 if failed else 0
+        print(json.dumps([o.to_dict() for o in outcomes], ensure_ascii=False, indent=2))
+    return 1 if any(o.outcome == FAILED for o in outcomes) else 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -128,6 +109,31 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     _print(rows, args.json, render)
     return 0 if rows else 1
+
+
+def _render_catalog(data: dict[str, Any]) -> str:
+    lines = [data["plan"]]
+    action = None
+    for m in data["measures"]:
+        if m["action"] != action:
+            action = m["action"]
+            lines.append(f"\n{action}、{m['action_title']}")
+        units = "、".join(m["responsible_units"])
+        lines.append(f"（{m['number']}）{m['title']}  责任单位：{units}")
+        for k in m["kpis"]:
+            t = k["target"]
+            goal = f"{t['comparator']} {t['value']} {k['unit']}" if t else k["kind"]
+            source = k["source"] or "暂无数据来源"
+            lines.append(f"    {k['id']:<32} {k['name']}  [{goal}]  ← {source}")
+    return "\n".join(lines)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """The measure catalog: measures, KPIs, targets and their warehouse sources."""
+    from consumption_monitor.catalog import load_catalog
+
+    _print(load_catalog().to_dict(), args.json, _render_catalog)
+    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -320,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period", required=True, help="YYYY-MM")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
+    _json_arg(p)
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("summary", help="periods loaded, rows, validation outcomes")
     p.add_argument("--feed", default="retail_monthly")

@@ -163,10 +163,11 @@ def run_period(
     url: str | None = None,
     source: Source | None = None,
     archive_root: Path | None = None,
+    run: RunContext | None = None,
 ) -> dict[str, Any]:
-    """extract → validate → load → snapshot for one period, outside Airflow."""
-    batch = extract_step(feed, period, url=url, source=source, archive_root=archive_root)
-    validation = validate_step(feed, batch, url=url, archive_root=archive_root)
-    load = load_step(feed, batch, url=url, archive_root=archive_root)
+    """extract → validate → load → snapshot for one period, in one process."""
+    batch = extract_step(feed, period, url=url, source=source, archive_root=archive_root, run=run)
+    validation = validate_step(feed, batch, url=url, archive_root=archive_root, run=run)
+    load = load_step(feed, batch, url=url, archive_root=archive_root, run=run)
     snap = snapshot_step(feed, period, url=url)
     return {"batch": batch, "validation": validation, "load": load, "snapshot": snap}

@@ -7,10 +7,7 @@ rendering does not depend on the catalog's classes.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,14 +23,9 @@ class MeasureRef:
 
 
 def measures_for_feed(feed: str) -> list[MeasureRef]:
-    """The catalog's measures for ``feed``; before the catalog exists, the spec's numbers."""
-    try:
-        from consumption_monitor.catalog import load_catalog
-    except ImportError:
-        from consumption_monitor.feeds.spec import load_feed
+    """The catalog's measures for ``feed``, with their responsible units."""
+    from consumption_monitor.catalog import load_catalog
 
-        log.warning("measure catalog not available: alerts name measure numbers only")
-        return [MeasureRef(n, "") for n in load_feed(feed).measures]
     return [
         MeasureRef(m.number, m.title, tuple(m.responsible_units))
         for m in load_catalog().measures_for_feed(feed)
