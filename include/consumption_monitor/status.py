@@ -8,8 +8,9 @@ recovery). Read-only, from the audit tables and the feed specs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
@@ -17,8 +18,8 @@ from consumption_monitor.alerts.lateness import due_date, late_periods
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.periods import Period
 from consumption_monitor.warehouse import schema
-from consumption_monitor.warehouse.loader import now
 
+BUREAU_TIMEZONE = "Asia/Shanghai"  # lateness is judged on the bureau's calendar day
 VERDICTS = {"passed": "通过", "warning": "有警告", "rejected": "拒收", None: "—"}
 
 
@@ -89,7 +90,7 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
 
 
 def operations_status(engine: Engine, today: date | None = None) -> dict[str, Any]:
-    today = today or now().date()
+    today = today or datetime.now(ZoneInfo(BUREAU_TIMEZONE)).date()
     return {
         "as_of": today.isoformat(),
         "feeds": [feed_status(engine, feed, today) for feed in list_feeds()],
