@@ -209,8 +209,11 @@ def test_due_dates_follow_the_working_day_calendar() -> None:
 
 
 def test_signed_dingtalk_requests_are_accepted_and_a_wrong_secret_is_refused(
-    webhook_sink,
+    webhook_sink, caplog
 ) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="consumption_monitor")
     alert = Alert("failure", "critical", FEED, "2025-04", "sig", "测试告警")
     base = f"http://127.0.0.1:{webhook_sink.port}/robot/send?access_token=t"
     WebhookChannel("dingtalk", base, ROBOT_SECRET).send(alert)
@@ -221,6 +224,8 @@ def test_signed_dingtalk_requests_are_accepted_and_a_wrong_secret_is_refused(
     assert "SEC-wrong" not in str(refused.value) and "access_token" not in str(refused.value)
     with pytest.raises(ChannelError):  # unsigned, where the robot wants a signature
         WebhookChannel("dingtalk", base).send(alert)
+    assert "access_token" not in caplog.text and "SEC-" not in caplog.text  # no secret logged
+    assert "127.0.0.1" in caplog.text  # the channel is named by its host
 
 
 def test_failed_deliveries_are_recorded_and_retried(
