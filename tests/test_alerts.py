@@ -374,3 +374,15 @@ def test_validation_reports_are_written_listed_and_served(feed_server, sqlite_ur
     assert (
         client.get("/validation/retail_monthly/2025-03/..%2F..%2Fwarehouse.db").status_code == 404
     )
+
+
+def test_a_rejected_revision_says_the_loaded_version_stays(feed_server, warehouse_url) -> None:
+    first = run_period(FEED, "2025-06", url=warehouse_url)
+    error = _reject(feed_server, warehouse_url, "2025-06")
+    engine = service.warehouse_engine(warehouse_url)
+    alert = service.failure_alert(engine, FEED, "2025-06", error=error)
+    assert alert is not None and alert.level == "critical"
+    outcome = dict(alert.facts)["结论"]
+    assert outcome == (
+        f"校验未通过，批次已拒收；本期仍为此前入库的版本（批次 {first['batch']['batch_id']}）"
+    )

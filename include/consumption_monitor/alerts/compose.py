@@ -77,6 +77,7 @@ class ValidationFacts:
     rows_received: int | None
     rows_quarantined: int
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    current_batch: str | None = None  # the period's loaded version, when there is one
 
     @property
     def signature(self) -> str:
@@ -138,7 +139,10 @@ def validation_facts(
     ).scalar_one()
     b = schema.audit_load_batch
     received = conn.execute(select(b.c.rows_received).where(b.c.batch_id == run.batch_id)).scalar()
-    return ValidationFacts(run.run_id, run.batch_id, run.outcome, received, held, problems)
+    current = conn.execute(
+        select(b.c.batch_id).where(b.c.feed == feed, b.c.period == period, b.c.is_current)
+    ).scalar()
+    return ValidationFacts(run.run_id, run.batch_id, run.outcome, received, held, problems, current)
 
 
 def _run_facts(run: RunInfo) -> list[tuple[str, str]]:
@@ -189,11 +193,12 @@ def validation_alert(
     lines = tuple(p.line() for p in shown)
     if len(facts.problems) > len(shown):
         lines += (f"……另有 {len(facts.problems) - len(shown)} 项，见校验报告",)
-    outcome = (
-        "校验未通过，批次已拒收，本期数据未入库"
-        if rejected
-        else "已入库，但存在校验警告或隔离行，请核实"
-    )
+    if not rejected:
+        outcome = "已入库，但存在校验警告或隔离行，请核实"
+    elif facts.current_batch:
+        outcome = f"校验未通过，批次已拒收；本期仍为此前入库的版本（批次 {facts.current_batch}）"
+    else:
+        outcome = "校验未通过，批次已拒收，本期数据未入库"
     received = "?" if facts.rows_received is None else str(facts.rows_received)
     return Alert(
         kind="failure" if rejected else "warning",
