@@ -386,3 +386,22 @@ def test_a_rejected_revision_says_the_loaded_version_stays(feed_server, warehous
     assert outcome == (
         f"校验未通过，批次已拒收；本期仍为此前入库的版本（批次 {first['batch']['batch_id']}）"
     )
+
+
+@pytest.mark.postgres
+def test_a_failure_still_alerts_when_the_warehouse_is_down(pg_server, alert_connections) -> None:
+    """The warehouse is why the task failed: the operators hear of it all the same."""
+    robot, smtp = alert_connections
+    missing = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{missing}/cm_no_such_database"
+    error = RuntimeError('connection failed: database "cm_no_such_database" does not exist')
+    out = service.on_task_failure(FEED, _context("2025-07", error), configured_channels(), url=url)
+    assert [(d.channel, d.outcome) for d in out] == [
+        ("webhook:dingtalk", "sent"),
+        ("email", "sent"),
+    ]
+    markdown = robot.requests[0]["json"]["markdown"]["text"]
+    assert "消费品市场月度监测 2025-07 任务失败" in markdown
+    assert "RuntimeError: connection failed" in markdown
+    assert "措施19" in markdown
+    assert len(smtp.messages) == 1

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from consumption_monitor import config
 from consumption_monitor.alerts import compose, store
@@ -208,14 +209,40 @@ def on_task_failure(
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
-    engine = warehouse_engine(url)
-    period = context_period(context)
-    alert = failure_alert(
-        engine, feed, period, error=context.get("exception"), run=run_info(context)
-    )
+    period, run, error = context_period(context), run_info(context), context.get("exception")
+    try:
+        engine = warehouse_engine(url)
+        alert = failure_alert(engine, feed, period, error=error, run=run)
+    except SQLAlchemyError as exc:
+        # The warehouse itself is down (often why the task failed): still tell the operators,
+        # without dedup or record, rather than stay silent.
+        log.error("warehouse unavailable (%s): alerting without dedup", type(exc).__name__)
+        return send_unrecorded(feed, period, error or exc, channels, run=run)
     if alert is None:
         return []
     return deliver(engine, alert, channels, window=dedup_window() if window is None else window)
+
+
+def send_unrecorded(
+    feed: str,
+    period: str,
+    error: BaseException | str,
+    channels: Sequence[Channel],
+    *,
+    run: compose.RunInfo | None = None,
+) -> list[Delivery]:
+    """The error alert, sent without the warehouse (no dedup, no ``audit_alert`` row)."""
+    alert = compose.error_alert(load_feed(feed), period, error, measures_for_feed(feed), run=run)
+    out = []
+    for channel in channels:
+        try:
+            channel.send(alert)
+        except ChannelError as exc:
+            log.error("alert not delivered: %s", exc)
+            out.append(Delivery(channel.name, alert.kind, "failed", error=str(exc)))
+        else:
+            out.append(Delivery(channel.name, alert.kind, "sent"))
+    return out
 
 
 def on_load_success(
