@@ -18,6 +18,7 @@ from consumption_monitor.alerts.channels import (
     ChannelError,
     WebhookChannel,
     configured_channels,
+    feishu_sign,
     payload,
     webhook_channel,
 )
@@ -242,15 +243,17 @@ def test_failed_deliveries_are_recorded_and_retried(
     assert [(r["status"]) for r in _alerts(warehouse_url)] == ["failed", "sent"]
 
 
-@pytest.mark.parametrize("fmt", ["wecom", "feishu"])
+@pytest.mark.parametrize("fmt", ["wecom", "feishu", "feishu-interactive"])
 def test_other_robot_formats(fmt: str, webhook_sink, monkeypatch) -> None:
+    fmt, _, msg_type = fmt.partition("-")
+    extra = {"secret": "feishu-secret", "msg_type": msg_type or "post"} if fmt == "feishu" else {}
     conn = {
         "conn_type": fmt,
         "host": "127.0.0.1",
         "port": webhook_sink.port,
         "schema": "http",
         "password": "robot-token",
-        "extra": {"secret": "feishu-secret"} if fmt == "feishu" else {},
+        "extra": extra,
     }
     monkeypatch.setenv("AIRFLOW_CONN_CM_ALERT_WEBHOOK", json.dumps(conn))
     channel = webhook_channel()
@@ -276,9 +279,17 @@ def test_other_robot_formats(fmt: str, webhook_sink, monkeypatch) -> None:
     else:
         assert request["path"] == "/open-apis/bot/v2/hook/robot-token"
         body = request["json"]
-        assert body["msg_type"] == "post" and {"timestamp", "sign"} <= set(body)
-        post = body["content"]["post"]["zh_cn"]
-        assert post["title"] == "【严重】测试告警" and len(post["content"]) == 201
+        assert {"timestamp", "sign"} <= set(body)
+        assert body["sign"] == feishu_sign("feishu-secret", int(body["timestamp"]))
+        if msg_type == "interactive":
+            card = body["card"]
+            assert body["msg_type"] == "interactive" and card["header"]["template"] == "red"
+            assert card["header"]["title"]["content"] == "【严重】测试告警"
+            assert "第 199 项校验未通过" in card["elements"][0]["text"]["content"]
+        else:
+            post = body["content"]["post"]["zh_cn"]
+            assert body["msg_type"] == "post"
+            assert post["title"] == "【严重】测试告警" and len(post["content"]) == 201
 
 
 def test_payload_formats_say_the_same_thing() -> None:

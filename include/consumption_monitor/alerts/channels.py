@@ -7,7 +7,8 @@ Both come from Airflow connections (``AIRFLOW_CONN_<ID>`` in the environment wor
   ``feishu``/``lark``). URL from ``extra.url``, or built from schema (http/https, default
   https), host, port and the robot's path, with the robot token in the password (WeCom
   ``?key=``, DingTalk ``?access_token=``, Feishu ``/hook/<token>``). ``extra.secret`` turns
-  on signing (DingTalk: ``timestamp`` and ``sign`` query parameters; Feishu: in the body).
+  on signing (DingTalk: ``timestamp`` and ``sign`` query parameters; Feishu: in the body);
+  ``extra.msg_type`` chooses Feishu's ``post`` (default) or ``interactive`` card.
 - ``cm_alert_smtp``: an SMTP connection as the Airflow SMTP provider reads it (host, port,
   login, password, ``extra.from_email``, ``disable_ssl``, ``disable_tls``), plus
   ``extra.to`` (comma-separated recipients) or ``CM_ALERT_EMAIL_TO``.
@@ -77,8 +78,8 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-def payload(fmt: str, alert: Alert) -> dict[str, Any]:
-    """The robot's JSON body for ``alert``."""
+def payload(fmt: str, alert: Alert, *, feishu_msg_type: str = "post") -> dict[str, Any]:
+    """The robot's JSON body for ``alert`` (Feishu: a "post" or an "interactive" card)."""
     if fmt == "wecom":
         return {
             "msgtype": "markdown",
@@ -92,6 +93,8 @@ def payload(fmt: str, alert: Alert) -> dict[str, Any]:
                 "text": alert.markdown(max_bytes=DINGTALK_MARKDOWN_BYTES),
             },
         }
+    if fmt == "feishu" and feishu_msg_type == "interactive":
+        return {"msg_type": "interactive", "card": alert.feishu_card()}
     if fmt == "feishu":
         return {"msg_type": "post", "content": {"post": alert.feishu_post()}}
     raise ChannelError(f"unknown webhook format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -105,6 +108,7 @@ class WebhookChannel:
     url: str = field(repr=False)
     secret: str | None = field(default=None, repr=False)
     timeout_s: float = 10.0
+    feishu_msg_type: str = "post"  # or "interactive" (extra.msg_type)
 
     @property
     def name(self) -> str:
@@ -123,7 +127,7 @@ class WebhookChannel:
     def request(self, alert: Alert, *, now: float | None = None) -> tuple[str, dict[str, Any]]:
         """The URL and JSON body to post (signed when the channel has a secret)."""
         now = time.time() if now is None else now
-        body = payload(self.fmt, alert)
+        body = payload(self.fmt, alert, feishu_msg_type=self.feishu_msg_type)
         url = self.url
         if self.secret and self.fmt == "dingtalk":
             ts = int(now * 1000)
@@ -219,7 +223,10 @@ def webhook_channel(conn_id: str = WEBHOOK_CONN_ID) -> WebhookChannel | None:
         elif token:
             key = "key" if fmt == "wecom" else "access_token"
             url += f"?{urllib.parse.urlencode({key: token})}"
-    return WebhookChannel(fmt, url, extra.get("secret") or None)
+    msg_type = str(extra.get("msg_type") or "post")
+    if fmt == "feishu" and msg_type not in ("post", "interactive"):
+        raise ChannelError(f"connection {conn_id}: Feishu msg_type is post or interactive")
+    return WebhookChannel(fmt, url, extra.get("secret") or None, feishu_msg_type=msg_type)
 
 
 def email_channel(conn_id: str = SMTP_CONN_ID) -> EmailChannel | None:

@@ -127,6 +127,36 @@ class Alert:
             rows.append([{"tag": "a", "text": x.text, "href": x.url} for x in self.links])
         return {"zh_cn": {"title": self.heading, "content": rows}}
 
+    def feishu_card(self) -> dict[str, Any]:
+        """Feishu/Lark "interactive" card: coloured header, lark_md body, link buttons."""
+        body = self.markdown().split("\n", 2)[-1]  # the heading goes to the card header
+        for link in self.links:  # links become buttons
+            body = body.replace(f"[{link.text}]({link.url})", "").strip(" ·\n")
+        elements: list[dict[str, Any]] = [
+            {"tag": "div", "text": {"tag": "lark_md", "content": body}}
+        ]
+        if self.links:
+            elements.append(
+                {
+                    "tag": "action",
+                    "actions": [
+                        {
+                            "tag": "button",
+                            "text": {"tag": "plain_text", "content": x.text},
+                            "url": x.url,
+                            "type": "default",
+                        }
+                        for x in self.links
+                    ],
+                }
+            )
+        colour = {"critical": "red", "warning": "orange", "info": "green"}.get(self.level, "blue")
+        return {
+            "config": {"wide_screen_mode": True},
+            "header": {"title": {"tag": "plain_text", "content": self.heading}, "template": colour},
+            "elements": elements,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
