@@ -3,12 +3,10 @@ and runs end to end through Airflow (``dag.test()``) against the real feed serve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import airflow_env
 
 from consumption_monitor import dagparse
 from consumption_monitor.feeds.spec import list_feeds, load_feed
@@ -24,32 +22,6 @@ PARSE_BUDGET_S = 1.0
 pytestmark = pytest.mark.airflow
 
 
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow home with a migrated SQLite metadata database, shared by this module."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return home
-
-
-def _airflow_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(home))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
-
-
 def test_there_are_dag_files() -> None:
     assert [p.name for p in DAG_FILES] == sorted(p.name for p in DAG_FILES)
     assert "retail_monthly.py" in [p.name for p in DAG_FILES]
@@ -58,7 +30,7 @@ def test_there_are_dag_files() -> None:
 def test_dagbag_imports_without_errors_and_follows_conventions(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
@@ -109,7 +81,7 @@ def test_dag_test_runs_a_period_end_to_end(
     """``dag.test()`` executes every task through Airflow's task runner."""
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     warehouse = f"sqlite:///{tmp_path / 'dagtest.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag
@@ -138,7 +110,7 @@ def test_a_january_run_is_skipped_not_failed(
 ) -> None:
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'jan.db'}")
     from airflow.dag_processing.dagbag import DagBag
 
@@ -154,7 +126,7 @@ def test_catchup_dag_loads_a_range_of_periods_of_several_feeds(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
 ) -> None:
     """One mapped task per feed; every period lands and is recorded under the catch-up DAG."""
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     warehouse = f"sqlite:///{tmp_path / 'catchup.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag
@@ -186,7 +158,7 @@ def test_catchup_dag_loads_a_range_of_periods_of_several_feeds(
 def test_catchup_dag_fails_at_once_on_an_unknown_feed(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'nope.db'}")
     from airflow.dag_processing.dagbag import DagBag
 
@@ -205,7 +177,7 @@ def test_tradein_dag_runs_a_period_with_its_pii_key(
     pseudonymisation key coming from the environment (as the demo sets it)."""
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     monkeypatch.setenv("CM_TRADEIN_ROWS_PER_MONTH", "300")
     warehouse = f"sqlite:///{tmp_path / 'tradein.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
@@ -229,7 +201,7 @@ def test_tradein_dag_runs_a_period_with_its_pii_key(
 def test_the_snapshot_dag_listens_to_every_feed_asset(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
     from consumption_monitor.catalog import FEEDS
@@ -260,7 +232,7 @@ def test_the_snapshot_dag_runs_through_airflow(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
 ) -> None:
     """A manual run with a period: every KPI of the period gets a snapshot row."""
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     warehouse = f"sqlite:///{tmp_path / 'snap.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag

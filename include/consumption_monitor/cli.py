@@ -356,6 +356,26 @@ def cmd_ledger_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per feed: last period loaded, batch state, validation, rows, lateness, open alerts."""
+    from datetime import date
+
+    from consumption_monitor.alerts.service import warehouse_engine
+    from consumption_monitor.status import operations_status, render
+
+    today = date.fromisoformat(args.today) if args.today else None
+    _print(operations_status(warehouse_engine(args.url), today), args.json, render)
+    return 0
+
+
+def cmd_alerts_preview(args: argparse.Namespace) -> int:
+    from consumption_monitor.alerts.preview import preview, render
+
+    data = preview(args.feed, args.period, fault=args.fault, url=args.url, send=args.send)
+    _print(data, args.json, render)
+    return 0
+
+
 def cmd_feed_server(args: argparse.Namespace) -> int:
     from consumption_monitor.sample_server.server import run_cli
 
@@ -469,6 +489,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", help="last period YYYY-MM (default: last full month)")
     _json_arg(p)
     p.set_defaults(func=cmd_ledger_samples)
+
+    p = sub.add_parser("status", help="operations summary per feed: loads, lateness, alerts")
+    p.add_argument("--today", help="YYYY-MM-DD to judge lateness on (default: today)")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("alerts", help="alerts on failed data checks")
+    alerts = p.add_subparsers(dest="alerts_command", required=True, metavar="ALERTS_COMMAND")
+    p = alerts.add_parser(
+        "preview",
+        help="show the alert a period would raise; --fault injects a bad batch first",
+        description="With --fault, the period runs against the in-process sample feed server "
+        "with the fault, into a scratch warehouse under <CM_DATA_DIR>/alert-preview/ (unless "
+        "--url); without it, the alert is composed from the warehouse's record of the period.",
+    )
+    p.add_argument("--feed", default="retail_monthly")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument(
+        "--fault",
+        help="reject (missing column), bad_rows (quarantine + warnings), feed_down, or a "
+        "sample-server fault spec such as bad_rows:which=negative_amount",
+    )
+    p.add_argument("--send", action="store_true", help="also deliver it on the configured channels")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_alerts_preview)
 
     p = sub.add_parser("feed-server", help="serve the sample statistics feeds over HTTP")
     from consumption_monitor.sample_server.server import add_cli_arguments as server_args

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, dag, get_current_context, task
 
+from consumption_monitor.alerts.notifiers import feed_notifiers
 from consumption_monitor.periods import period_of_interval_start
 
 TIMEZONE = "Asia/Shanghai"
@@ -53,9 +54,20 @@ def build_feed_dag(
     tags: list[str],
     doc_md: str | None = None,
     max_active_runs: int = 2,
+    default_args: dict[str, Any] | None = None,
 ) -> DAG:
-    """extract → validate → load → snapshot for the period of each run's data interval."""
+    """extract → validate → load → snapshot for the period of each run's data interval.
+
+    Alerts are task-level callbacks (DAG-level failure callbacks are unreliable in Airflow
+    3.1–3.2): every task alerts when it fails for good; the load task's success sends
+    recoveries and the warning-level alert. ``default_args`` overrides (tests: retry delay).
+    """
     asset = feed_asset(feed)
+    args = {
+        **DEFAULT_ARGS,
+        "on_failure_callback": feed_notifiers(feed, "failure"),
+        **(default_args or {}),
+    }
 
     @dag(
         dag_id=feed,
@@ -63,7 +75,7 @@ def build_feed_dag(
         start_date=start_date,
         catchup=False,
         max_active_runs=max_active_runs,
-        default_args=DEFAULT_ARGS,
+        default_args=args,
         tags=["consumption-monitor", "feed", *tags],
         doc_md=doc_md,
         render_template_as_native_obj=True,
@@ -95,7 +107,11 @@ def build_feed_dag(
             except BatchRejected as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(task_display_name="入库 load", outlets=[asset])
+        @task(
+            task_display_name="入库 load",
+            outlets=[asset],
+            on_success_callback=feed_notifiers(feed, "load_success"),
+        )
         def load(batch: dict[str, Any], validation: dict[str, Any]) -> dict[str, Any]:
             """Make the batch the current version of its period, atomically."""
             from consumption_monitor.pipeline import load_step
@@ -267,3 +283,34 @@ def build_snapshot_dag(*, feeds: list[str], doc_md: str | None = None) -> DAG:
         report(snapshot(periods()))
 
     return snapshot_dag()
+
+
+def build_lateness_dag(*, schedule: Any, start_date: Any, doc_md: str | None = None) -> DAG:
+    """One task a day: every feed's periods past their due date and not loaded alert once."""
+
+    @dag(
+        dag_id="feed_lateness",
+        schedule=schedule,
+        start_date=start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["consumption-monitor", "alerts"],
+        doc_md=doc_md,
+    )
+    def lateness_dag() -> None:
+        @task(task_display_name="逾期检查 check")
+        def check() -> list[dict[str, Any]]:
+            """Today is the end of the run's interval in the bureau's time zone."""
+            from zoneinfo import ZoneInfo
+
+            from consumption_monitor.alerts.channels import configured_channels
+            from consumption_monitor.alerts.service import check_lateness
+
+            context = get_current_context()
+            today = context["data_interval_end"].astimezone(ZoneInfo(TIMEZONE)).date()
+            return [d.__dict__ for d in check_lateness(configured_channels(), today)]
+
+        check()
+
+    return lateness_dag()

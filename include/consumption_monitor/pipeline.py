@@ -109,7 +109,11 @@ def validate_step(
         previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
         report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
     run_id = record_validation(engine, report, records, started_at=started, run=run)
-    summary = {**report.summary(), "validation_run_id": run_id}
+    summary = {
+        **report.summary(),
+        "validation_run_id": run_id,
+        "report": _write_report(engine, run_id),
+    }
     if report.rejected:
         reasons = "; ".join(
             f"{o.stream}: {o.description} ({o.label()}, 不符 {o.unexpected_count}"
@@ -120,6 +124,18 @@ def validate_step(
             f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库：{reasons}"
         )
     return summary
+
+
+def _write_report(engine, run_id: str) -> str | None:
+    """The run's human-readable report; a report that cannot be written must not turn a
+    validation into a failure (the results are in the warehouse either way)."""
+    from consumption_monitor.validation.reports import write_validation_report
+
+    try:
+        return str(write_validation_report(engine, run_id))
+    except OSError:
+        log.exception("could not write the validation report of run %s", run_id)
+        return None
 
 
 def load_step(

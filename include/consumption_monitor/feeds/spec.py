@@ -171,6 +171,8 @@ class FeedSpec:
     published_months: tuple[int, ...] = tuple(range(1, 13))
     description: str = ""
     measures: tuple[int, ...] = ()
+    # when a period is due: {day: N} or {workday: N} of the following month (alerts/lateness)
+    due: dict[str, int] = field(default_factory=dict)
 
     @property
     def chunked(self) -> bool:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
 
 
+def expectation_label(expectation_type: str, column: str | None) -> str:
+    """How an expectation is named in quarantine rows, summaries and alerts."""
+    return f"{expectation_type}[{column}]" if column else expectation_type
+
+
 @dataclass
 class Outcome:
     """One expectation's result on one stream."""
@@ -48,8 +53,7 @@ class Outcome:
     exception: str | None = None
 
     def label(self) -> str:
-        col = f"[{self.column}]" if self.column else ""
-        return f"{self.expectation_type}{col}"
+        return expectation_label(self.expectation_type, self.column)
 
 
 @dataclass

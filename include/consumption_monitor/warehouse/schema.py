@@ -213,6 +213,34 @@ audit_quarantine = Table(
     comment="audit: rows held back by critical row-level checks, with their raw values",
 )
 
+audit_alert = Table(
+    "audit_alert",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("kind", String(16), nullable=False, comment="failure | warning | late | recovery"),
+    Column("level", String(16), nullable=False, comment="critical | warning | info"),
+    Column(
+        "signature", String(64), nullable=False, comment="what failed: the dedup key's third part"
+    ),
+    Column("channel", String(32), nullable=False, comment="webhook:<format> | email | preview"),
+    Column("status", String(16), nullable=False, comment="sent | failed"),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False, comment="the message as rendered for the channel"),
+    Column("batch_id", String(BATCH_ID)),
+    Column("dag_id", String(250)),
+    Column("dag_run_id", String(250)),
+    Column("task_id", String(250)),
+    Column("error", Text, comment="why sending failed (never a secret)"),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(32), comment="alert_id of the recovery message"),
+    Index("ix_audit_alert_feed_period", "feed", "period"),
+    Index("ix_audit_alert_dedup", "feed", "period", "signature", "channel"),
+    comment="audit: every alert and recovery message sent (or attempted), per channel",
+)
+
 mart_indicator_snapshot = Table(
     "mart_indicator_snapshot",
     metadata,
