@@ -168,12 +168,17 @@ def load_step(
 
 
 def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:
-    """Snapshot the KPIs fed by ``feed`` for ``period`` (the snapshot DAG recomputes every
-    KPI of the periods a load affects)."""
-    from consumption_monitor.snapshots import compute_snapshot
+    """Snapshot the KPIs fed by ``feed`` for ``period`` and for the later periods of that
+    feed it affects (year to date, computed YoY), so that loading periods in any order ends
+    with the same latest snapshots. The snapshot DAG recomputes every KPI likewise."""
+    from consumption_monitor.snapshots import affected_periods, compute_snapshot
 
     spec = _feed(feed)
-    return compute_snapshot(engine_for(config.warehouse_url(url)), period, feeds=[spec.name])
+    engine = engine_for(config.warehouse_url(url))
+    periods = affected_periods(engine, [period], feed=spec.name)
+    done = [compute_snapshot(engine, p, feeds=[spec.name]) for p in periods]
+    first = next(d for d in done if d["period"] == period)
+    return {**first, "recomputed": [d["period"] for d in done if d["period"] != period]}
 
 
 def snapshot_periods(periods: list[str], *, url: str | None = None) -> dict[str, Any]:

@@ -203,14 +203,16 @@ def read_snapshot(engine: Engine, period: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: order.get(r["kpi_id"], len(order)))
 
 
-def affected_periods(engine: Engine, periods: list[str]) -> list[str]:
+def affected_periods(engine: Engine, periods: list[str], *, feed: str | None = None) -> list[str]:
     """The periods whose snapshots a change in ``periods`` can alter: each period to the
     end of the next year (year-to-date sums, and computed YoY a year later), up to the
-    latest period any feed has loaded."""
+    latest period loaded (by ``feed`` when given: its KPIs read only its data)."""
     b = schema.audit_load_batch
+    query = select(b.c.period).where(b.c.is_current)
+    if feed is not None:
+        query = query.where(b.c.feed == feed)
     with engine.connect() as conn:
-        last = conn.execute(select(b.c.period).where(b.c.is_current).order_by(b.c.period.desc()))
-        newest = last.scalar()
+        newest = conn.execute(query.order_by(b.c.period.desc())).scalar()
     if not periods or newest is None:
         return sorted(set(periods))
     out: set[str] = set()
