@@ -164,3 +164,29 @@ def test_the_lateness_dag_alerts_once_per_feed_and_period(
     again = dag.test(logical_date=pendulum.datetime(2025, 12, 20, 9, 30, tz=TIMEZONE))
     assert str(again.state) == "success"
     assert len(robot.requests) == len(expected)  # once per (feed, period)
+
+
+def test_a_catch_up_alerts_per_failed_period_and_recovers_later(
+    feed_server, airflow_warehouse, alert_connections
+) -> None:
+    """feed_catchup alerts like the period's own run: the rejected period with its checks,
+    once; a later catch-up that loads it sends the recovery."""
+    robot, smtp = alert_connections
+    dag = _dag("feed_catchup.py", "feed_catchup")
+    conf = {"feeds": ["retail_monthly"], "from": "2025-02", "to": "2025-04"}
+    feed_server.faults.add("drop_column", period="2025-03", column="value_ytd")
+
+    run = dag.test(run_conf=conf)
+    assert str(run.state) == "failed"
+    assert len(robot.requests) == 1 and len(smtp.messages) == 1
+    markdown = robot.requests[0]["json"]["markdown"]["text"]
+    for fragment in ("【严重】消费品市场月度监测 2025-03 数据校验未通过", "feed_catchup", "措施19"):
+        assert fragment in markdown, fragment
+
+    feed_server.faults.clear()
+    again = dag.test(run_conf=conf, run_after=pendulum.now("UTC"))
+    assert str(again.state) == "success"
+    assert len(robot.requests) == 2
+    assert "【恢复】" in robot.requests[1]["json"]["markdown"]["text"]
+    kinds = [(kind, period) for kind, _, period, _ in _alerts(airflow_warehouse)]
+    assert kinds.count(("recovery", "2025-03")) == 2  # one per channel

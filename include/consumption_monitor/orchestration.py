@@ -6,6 +6,7 @@ pipeline (pandas, SQLAlchemy, Great Expectations) is imported inside the tasks.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from consumption_monitor.alerts.notifiers import feed_notifiers
 from consumption_monitor.periods import period_of_interval_start
 
 TIMEZONE = "Asia/Shanghai"
+log = logging.getLogger(__name__)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "区统计局",
@@ -142,6 +144,20 @@ CATCHUP_DAG_ID = "feed_catchup"
 CATCHUP_ALIAS = "cm.catchup"
 
 
+def _alert_catchup(feed: str, outcomes: list[Any], context: dict[str, Any]) -> None:
+    """Per-period alerts of a catch-up task on the configured channels. A failure is final
+    when no period can succeed on a retry, or no retry is left (no noise from retries)."""
+    from consumption_monitor.alerts.channels import configured_channels
+    from consumption_monitor.alerts.service import on_catchup_outcomes
+
+    ti = context["ti"]
+    final = not any(o.retryable for o in outcomes) or ti.try_number > getattr(ti, "max_tries", 0)
+    try:
+        on_catchup_outcomes(feed, outcomes, context, configured_channels(), final=final)
+    except Exception:  # an alert must never turn a load into a failure
+        log.exception("catch-up alerts for %s not sent", feed)
+
+
 def build_catchup_dag(*, start_date: Any, doc_md: str | None = None) -> DAG:
     """One mapped task per feed loads a range of periods in one process (see catchup.py).
 
@@ -207,6 +223,7 @@ def build_catchup_dag(*, start_date: Any, doc_md: str | None = None) -> DAG:
                 run=_run_context(context),
                 on_outcome=lambda o: print(o.line(), flush=True),
             )
+            _alert_catchup(feed, outcomes, context)
             loaded = [o.period for o in outcomes if o.outcome in {"loaded", "unchanged"}]
             if loaded:
                 context["outlet_events"][alias].add(

@@ -167,13 +167,18 @@ def failure_alert(
     *,
     error: BaseException | str | None = None,
     run: compose.RunInfo | None = None,
+    any_task: bool = False,
 ) -> Alert | None:
-    """The alert for a failed run: the rejected batch's checks, or else the error."""
+    """The alert for a failed run: the rejected batch's checks, or else the error.
+
+    In a feed DAG only the validate task rejects a batch; ``any_task`` is for a task that
+    runs every step itself (feed_catchup)."""
     run = run or compose.RunInfo()
     spec, measures = load_feed(feed), measures_for_feed(feed)
     with engine.connect() as conn:
         facts = compose.validation_facts(conn, feed, period, dag_run_id=run.dag_run_id)
-    if facts is not None and facts.verdict == "rejected" and run.task_id in (None, "validate"):
+    validating = any_task or run.task_id in (None, "validate")
+    if facts is not None and facts.verdict == "rejected" and validating:
         link = report_url(feed, period, facts.run_id)
         return compose.validation_alert(spec, period, facts, measures, run=run, report_url=link)
     if error is None:
@@ -254,7 +259,21 @@ def on_load_success(
     url: str | None = None,
 ) -> list[Delivery]:
     engine = warehouse_engine(url)
-    period, run = context_period(context), run_info(context)
+    return period_loaded(
+        engine, feed, context_period(context), channels, run=run_info(context), window=window
+    )
+
+
+def period_loaded(
+    engine: Engine,
+    feed: str,
+    period: str,
+    channels: Sequence[Channel],
+    *,
+    run: compose.RunInfo | None = None,
+    window: timedelta | None = None,
+) -> list[Delivery]:
+    """A period loaded: close its open alerts (recovery), then warn about its warnings."""
     alert, facts = warning_alert(engine, feed, period, run=run)
     out = deliver_recovery(
         engine,
@@ -267,6 +286,35 @@ def on_load_success(
     )
     if alert is not None:
         out += deliver(engine, alert, channels, window=dedup_window() if window is None else window)
+    return out
+
+
+def on_catchup_outcomes(
+    feed: str,
+    outcomes: Sequence[Any],
+    context: dict[str, Any],
+    channels: Sequence[Channel],
+    *,
+    final: bool,
+    window: timedelta | None = None,
+    url: str | None = None,
+) -> list[Delivery]:
+    """Alerts of a feed_catchup task, period by period, as the feed's own runs would send:
+    a failed period alerts (a rejected batch with its checks) once the failure is final, a
+    loaded one recovers and warns. ``outcomes`` are ``catchup.PeriodOutcome``s."""
+    engine = warehouse_engine(url)
+    run = run_info(context)
+    window = dedup_window() if window is None else window
+    out: list[Delivery] = []
+    for outcome in outcomes:
+        if outcome.outcome in ("loaded", "unchanged"):
+            out += period_loaded(engine, feed, outcome.period, channels, run=run, window=window)
+        elif outcome.outcome == "failed" and final:
+            alert = failure_alert(
+                engine, feed, outcome.period, error=outcome.message, run=run, any_task=True
+            )
+            if alert is not None:
+                out += deliver(engine, alert, channels, window=window)
     return out
 
 
