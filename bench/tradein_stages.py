@@ -15,6 +15,10 @@ from consumption_monitor.warehouse.migrate import ensure_schema
 FEED = "tradein_transactions"
 
 
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -25,14 +29,16 @@ def main() -> None:
     start = time.perf_counter()
     batch = extract_step(FEED, args.period, url=args.url)
     times["extract"] = time.perf_counter() - start
+    peaks = {"extract": _peak_mb()}
     mark = time.perf_counter()
     validation = validate_step(FEED, batch, url=args.url)
     times["validate"] = time.perf_counter() - mark
+    peaks["validate"] = _peak_mb()
     mark = time.perf_counter()
     load = load_step(FEED, batch, url=args.url)
     times["load"] = time.perf_counter() - mark
     times["e2e"] = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peaks["load"] = _peak_mb()
     print(
         json.dumps(
             {
@@ -40,7 +46,8 @@ def main() -> None:
                 "loaded": load["rows"]["transactions"],
                 "verdict": validation["verdict"],
                 "seconds": times,
-                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "peak_rss_mb": peaks["load"],
+                "peak_rss_mb_after": peaks,
             }
         )
     )

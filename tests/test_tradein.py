@@ -369,3 +369,40 @@ def test_prefetched_pages_keep_order_errors_and_stop_early() -> None:
     for chunk in (records[:3], [], records[3:]):
         two.add("s", chunk)
     assert one.hexdigest() == two.hexdigest()
+
+
+def test_item_limits_count_in_sale_date_order(sqlite_url: str) -> None:
+    """Air conditioners: three per consumer and year, the fourth (latest sold) is held;
+    one refrigerator: the later one is held; rows of other consumers are untouched."""
+    from consumption_monitor.validation.history import make_checks
+    from consumption_monitor.warehouse.migrate import ensure_schema
+
+    ensure_schema(sqlite_url)
+    stream = load_feed(FEED).streams[0]
+    check = next(
+        c for c in make_checks(stream, PERIOD, engine_for(sqlite_url)) if "limit" in c.spec.name
+    )
+    a, b = "a" * 64, "b" * 64
+    chunks = [
+        pd.DataFrame(
+            {
+                "_row": [0, 1, 2],
+                "consumer_key": [a, a, b],
+                "category": ["空调", "空调", "冰箱"],
+                "sale_date": ["2025-03-20", "2025-03-02", "2025-03-09"],
+            }
+        ),
+        pd.DataFrame(
+            {
+                "_row": [3, 4, 5, 6],
+                "consumer_key": [a, a, b, None],
+                "category": ["空调", "空调", "冰箱", "冰箱"],
+                "sale_date": ["2025-03-05", "2025-03-07", "2025-03-01", "2025-03-01"],
+            }
+        ),
+    ]
+    for chunk in chunks:
+        check.observe(chunk)
+    check.finish()
+    assert check.flagged == {0, 2}  # a's 4th AC is the one sold on the 20th; b's later fridge
+    assert check.elements == 6

@@ -27,9 +27,11 @@ from consumption_monitor.validation.history import HistoryCheck, make_checks
 from consumption_monitor.validation.runner import (
     SAMPLE_SIZE,
     Outcome,
+    SuiteRunner,
     ValidationReport,
     _check_stream,
 )
+from consumption_monitor.validation.suites import read_suite
 
 log = logging.getLogger(__name__)
 DEFAULT_MOSTLY = 0.9
@@ -91,6 +93,7 @@ def validate_chunked(
         merged: dict[int, Outcome] = {}
         failed: dict[int, list[str]] = {}
         checks = make_checks(stream, period, engine)
+        suite_runner = SuiteRunner(read_suite(stream.suite_name))
         count = 0
         frames = iter_frames(feed, batch_dir, stream)
         spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
@@ -100,7 +103,7 @@ def validate_chunked(
             ctx = derivations.DeriveContext(
                 period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
             )
-            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period)
+            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, suite_runner)
             for outcome in chunk_outcomes:
                 merged[outcome.index] = _merge(merged.get(outcome.index), outcome)
             for row, labels in chunk_rows.items():

@@ -143,31 +143,48 @@ def _outcome(stream: str, suite: str, result: dict[str, Any]) -> Outcome:
     )
 
 
+class SuiteRunner:
+    """One GX context, batch definition and suite for every frame of a stream.
+
+    Why: a transaction-scale stream is validated chunk by chunk; building the context per
+    chunk costs time and leaves registrations behind in GX, so memory would grow with the
+    number of chunks. Each ``run`` validates a new dataframe on the same definition."""
+
+    def __init__(self, suite_doc: dict[str, Any]) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm
+        asset = context.data_sources.add_pandas("batch").add_dataframe_asset(suite_doc["name"])
+        self.definition = asset.add_batch_definition_whole_dataframe("whole")
+        self.suite = build_suite(suite_doc)
+
+    def run(self, frame: pd.DataFrame, params: dict[str, Any]) -> list[dict]:
+        batch = self.definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(
+            self.suite,
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE},
+            expectation_parameters=params,
+        )
+        return result.to_json_dict()["results"]
+
+
 def _run_suite(
     frame: pd.DataFrame, suite_doc: dict[str, Any], params: dict[str, Any]
 ) -> list[dict]:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    for name in ("great_expectations", "great_expectations.data_context.types.base"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm in task logs
-    asset = context.data_sources.add_pandas("batch").add_dataframe_asset(suite_doc["name"])
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
-        batch_parameters={"dataframe": frame}
-    )
-    result = batch.validate(
-        build_suite(suite_doc),
-        result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE},
-        expectation_parameters=params,
-    )
-    return result.to_json_dict()["results"]
+    return SuiteRunner(suite_doc).run(frame, params)
 
 
 def _check_stream(
-    stream: StreamSpec, frame: pd.DataFrame, ctx: derivations.DeriveContext, period: str
+    stream: StreamSpec,
+    frame: pd.DataFrame,
+    ctx: derivations.DeriveContext,
+    period: str,
+    suite_runner: SuiteRunner | None = None,
 ) -> tuple[list[Outcome], dict[int, list[str]]]:
     """Derive, run the stream's suite on one frame; outcomes and the critical failures by
     row (``_row``, the position in the whole batch)."""
@@ -177,7 +194,11 @@ def _check_stream(
     # code lists live in the spec (one source for templates and checks): suites refer
     # to them as {"$PARAMETER": "choices_<column>"}
     params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
-    results = _run_suite(frame, suite_doc, {"expected_periods": [period], **params})
+    params = {"expected_periods": [period], **params}
+    if suite_runner is not None:
+        results = suite_runner.run(frame, params)
+    else:
+        results = _run_suite(frame, suite_doc, params)
     outcomes = sorted(
         (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
     )
