@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo demo-full stop test lint bench clean
+.PHONY: venv demo demo-full demo-alert stop test lint bench clean
 
 # The venv is rebuilt whenever requirements.txt or pyproject.toml is newer than the stamp.
 $(STAMP): requirements.txt pyproject.toml
@@ -27,6 +27,10 @@ demo: venv
 
 demo-full: venv
 	$(BIN)/python -m consumption_monitor demo --recent all
+
+# Inject a rejected batch (the latest retail period, scratch warehouse) and show the alert.
+demo-alert: venv
+	$(BIN)/python -m consumption_monitor alerts preview --feed retail_monthly --fault reject
 
 stop: venv
 	$(BIN)/python -m consumption_monitor demo --stop

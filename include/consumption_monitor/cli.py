@@ -369,9 +369,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_preview(args: argparse.Namespace) -> int:
-    from consumption_monitor.alerts.preview import preview, render
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    data = preview(args.feed, args.period, fault=args.fault, url=args.url, send=args.send)
+    from consumption_monitor.alerts.preview import preview, render
+    from consumption_monitor.periods import last_full_month
+
+    period = args.period or str(last_full_month(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
+    data = preview(args.feed, period, fault=args.fault, url=args.url, send=args.send)
     _print(data, args.json, render)
     return 0
 
@@ -505,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url); without it, the alert is composed from the warehouse's record of the period.",
     )
     p.add_argument("--feed", default="retail_monthly")
-    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--period", help="YYYY-MM (default: the last full month)")
     p.add_argument(
         "--fault",
         help="reject (missing column), bad_rows (quarantine + warnings), feed_down, or a "
