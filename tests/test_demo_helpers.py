@@ -749,6 +749,14 @@ def test_render_summary_reports_the_catch_up_run() -> None:
             "feeds": {"retail_monthly": "success", "work_ledgers": "failed"},
             "ui": "http://127.0.0.1:8080/dags/feed_catchup/runs/r1",
         },
+        report={
+            "state": "success",
+            "period": "2026-10",
+            "html": "/data/reports/2026-10.html",
+            "ui": "http://127.0.0.1:8080/cm-reports/",
+        },
     )
     assert "历史补数 Catch-up 2024-01 … 2026-07 (feed_catchup): success · 数据源成功 1/2" in text
     assert "http://127.0.0.1:8080/dags/feed_catchup/runs/r1" in text
+    assert "月报 Monthly report 2026-10 (indicator_snapshots): success" in text
+    assert "/data/reports/2026-10.html · 界面 http://127.0.0.1:8080/cm-reports/" in text

@@ -66,6 +66,7 @@ from consumption_monitor.periods import Period, PeriodError, last_full_month
 DAG_ID = "retail_monthly"  # listed first; the summary's indicators come from it
 DEFAULT_FEEDS = ("all",)  # resolved by parse_feeds: every feed with a spec
 CATCHUP_DAG_ID = "feed_catchup"
+SNAPSHOT_DAG_ID = "indicator_snapshots"
 #: periods at the end of the range that go through the per-period DAGs; earlier ones are
 #: loaded by one feed_catchup run (see catchup.py for why)
 DEFAULT_RECENT = 3
@@ -910,6 +911,7 @@ def render_summary(
     logs_dir: Path,
     elapsed_s: float,
     catchup: Mapping[str, Any] | None = None,
+    report: Mapping[str, Any] | None = None,
 ) -> str:
     """The text shown when the demo ends: the catch-up run, then per feed (``summaries``
     maps feed = DAG id to ``demo_summary``'s dict, None when unavailable) its runs and
@@ -953,6 +955,12 @@ def render_summary(
         )
         lines.append("--- 全部指标 All indicators ---")
         lines.extend(render_snapshot(list(rows)))
+    if report:
+        lines.append(
+            f"月报 Monthly report {report.get('period')} ({SNAPSHOT_DAG_ID}): {report.get('state')}"
+        )
+        if report.get("state") == "success":
+            lines.append(f"  {report.get('html')} · 界面 {report.get('ui')}")
     lines += [
         f"Airflow 界面 UI: {ui_url}",
         f"登录 Login: 用户名 {ADMIN_USER} · 密码 {password}  (保存在 {password_file})",
@@ -1486,6 +1494,14 @@ def run_demo(
         airflow=airflow,
         runs_in_flight=in_flight,
     )
+    report: dict[str, Any] | None = None
+    if SNAPSHOT_DAG_ID not in dag_ids:
+        with contextlib.suppress(DemoError, ApiError, OSError):
+            wait_for_dag(api, airflow, SNAPSHOT_DAG_ID, timeout_s=60)
+            console.say(f"      指标快照与月报 Snapshots and report {last} ({SNAPSHOT_DAG_ID}) …")
+            report = report_run(api, last, deadline=deadline + 300, airflow=airflow)
+            report["html"] = str(layout.data / "reports" / f"{last}.html")
+            report["ui"] = f"{ui_url}/cm-reports/"
     failures = [
         item
         for feed, tally in tallies.items()
@@ -1502,6 +1518,8 @@ def run_demo(
             summary_errors[feed] = f"{type(exc).__name__}: {exc}"
     elapsed = time.monotonic() - t0
     ok = all(t.done and not t.failed_runs for t in tallies.values()) and not timed_out
+    if report is not None:
+        ok = ok and report["state"] == "success"
     if catchup is not None:
         ok = ok and catchup["state"] == "success"
         timed_out = timed_out or catchup["state"] not in TERMINAL_STATES
@@ -1510,6 +1528,7 @@ def run_demo(
         "timed_out": timed_out,
         "feeds": list(feeds),
         "catchup": catchup,
+        "report": report,
         "periods": {f: [str(p) for p in t.expected] for f, t in tallies.items()},
         "runs": {
             f: {str(p): r.get("state") for p, r in sorted(t.runs.items())}
@@ -1733,21 +1752,46 @@ def watch_runs(
         time.sleep(3)
 
 
-def trigger_catchup(api: AirflowApi, feeds: Iterable[str], first: Period, last: Period) -> str:
-    """Queue one feed_catchup run for ``feeds`` over ``first`` … ``last``; returns its run id."""
-    run_id = f"demo__{first}_{last}__{int(time.time())}"
-    api.set_paused(CATCHUP_DAG_ID, False)
+def trigger_run(api: AirflowApi, dag_id: str, conf: Mapping[str, Any], note: str) -> str:
+    """Unpause ``dag_id`` and queue one manual run with ``conf``; returns its run id."""
+    run_id = f"demo__{int(time.time())}"
+    api.set_paused(dag_id, False)
     api.call(
         "POST",
-        f"/dags/{CATCHUP_DAG_ID}/dagRuns",
-        json={
-            "dag_run_id": run_id,
-            "logical_date": None,
-            "conf": {"feeds": list(feeds), "from": str(first), "to": str(last)},
-            "note": "make demo: 历史补数",
-        },
+        f"/dags/{dag_id}/dagRuns",
+        json={"dag_run_id": run_id, "logical_date": None, "conf": dict(conf), "note": note},
     )
     return run_id
+
+
+def trigger_catchup(api: AirflowApi, feeds: Iterable[str], first: Period, last: Period) -> str:
+    """Queue one feed_catchup run for ``feeds`` over ``first`` … ``last``; returns its run id."""
+    conf = {"feeds": list(feeds), "from": str(first), "to": str(last)}
+    return trigger_run(api, CATCHUP_DAG_ID, conf, "make demo: 历史补数")
+
+
+def run_state(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    return api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").get("state") or "queued"
+
+
+def report_run(
+    api: AirflowApi, period: Period, *, deadline: float, airflow: Started | None = None
+) -> dict[str, Any]:
+    """The indicator_snapshots DAG for ``period``: every KPI's snapshot and the monthly
+    report (HTML + XLSX). Unpaused, it also follows the feeds' Assets from now on."""
+    run_id = trigger_run(
+        api, SNAPSHOT_DAG_ID, {"periods": [str(period)]}, "make demo: 指标快照与月报"
+    )
+    state = "queued"
+    while time.monotonic() < deadline:
+        if airflow is not None and airflow.exited() is not None:
+            break
+        with contextlib.suppress(ApiError, OSError):
+            state = run_state(api, SNAPSHOT_DAG_ID, run_id)
+        if state in TERMINAL_STATES:
+            break
+        time.sleep(3)
+    return {"run_id": run_id, "state": state, "period": str(period)}
 
 
 def catchup_progress(tis: Iterable[Mapping[str, Any]], feeds: Sequence[str]) -> dict[str, str]:
@@ -1955,6 +1999,7 @@ def run_cli(args: argparse.Namespace, layout: Layout | None = None) -> int:
                 logs_dir=Path(result["logs_dir"]),
                 elapsed_s=result["elapsed_s"],
                 catchup=result.get("catchup"),
+                report=result.get("report"),
             )
         )
     return 0 if result["ok"] else 1
