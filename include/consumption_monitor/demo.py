@@ -1458,7 +1458,9 @@ def run_demo(
         label = f"{catchup_range[0]} … {catchup_range[1]}"
         console.say(f"[6/{steps}] 历史补数 Catch-up {label} ({CATCHUP_DAG_ID}, 每个数据源一个任务)")
         run_id = trigger_catchup(api, feeds, *catchup_range)
-        catchup = wait_for_catchup(api, run_id, console, t0=t0, deadline=deadline, airflow=airflow)
+        catchup = wait_for_catchup(
+            api, run_id, feeds, console, t0=t0, deadline=deadline, airflow=airflow
+        )
         catchup.update(
             range=[str(p) for p in catchup_range],
             ui=f"{ui_url}/dags/{CATCHUP_DAG_ID}/runs/{run_id}",
