@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench.dag_parse"]
+BENCHMARKS = ["bench.dag_parse", "bench.tradein"]
 SLOW_BENCHMARKS = ["bench.backfill"]  # selectable by name only: tens of minutes
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -37,7 +37,7 @@ def main(names: list[str]) -> int:
     width = max(len(r["name"]) for r in records)
     print(f"{'benchmark':<{width}}  {'value':>12}  unit  goal")
     for r in records:
-        print(f"{r['name']:<{width}}  {r['value']:>12}  {r['unit']:<4}  {r.get('goal', '')}")
+        print(f"{r['name']:<{width}}  {r['value']!s:>12}  {r['unit']:<4}  {r.get('goal', '')}")
     fresh = {r["name"] for r in records}
     merged = [r for r in _previous_records() if r.get("name") not in fresh] + records
     RESULTS.write_text(

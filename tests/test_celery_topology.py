@@ -76,6 +76,7 @@ def test_celery_topology_builds_the_embedded_warehouse(
 
         monkeypatch.setenv("CM_FEED_BASE_URL", topo.feed_url)
         monkeypatch.setenv("CM_FEED_TOKEN", topo.token)
+        monkeypatch.setenv("CM_PII_KEY", topo.env()["CM_PII_KEY"])  # the same pseudonyms
         embedded_url = f"sqlite:///{tmp_path / 'embedded.db'}"
         topology.build_embedded(
             feeds, FIRST, LAST, url=embedded_url, data_dir=tmp_path / "embedded"

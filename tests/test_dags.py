@@ -3,12 +3,10 @@ and runs end to end through Airflow (``dag.test()``) against the real feed serve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import airflow_env
 
 from consumption_monitor import dagparse
 from consumption_monitor.feeds.spec import list_feeds, load_feed
@@ -24,32 +22,6 @@ PARSE_BUDGET_S = 1.0
 pytestmark = pytest.mark.airflow
 
 
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow home with a migrated SQLite metadata database, shared by this module."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return home
-
-
-def _airflow_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(home))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
-
-
 def test_there_are_dag_files() -> None:
     assert [p.name for p in DAG_FILES] == sorted(p.name for p in DAG_FILES)
     assert "retail_monthly.py" in [p.name for p in DAG_FILES]
@@ -58,7 +30,7 @@ def test_there_are_dag_files() -> None:
 def test_dagbag_imports_without_errors_and_follows_conventions(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS))
@@ -109,7 +81,7 @@ def test_dag_test_runs_a_period_end_to_end(
     """``dag.test()`` executes every task through Airflow's task runner."""
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     warehouse = f"sqlite:///{tmp_path / 'dagtest.db'}"
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag
@@ -138,7 +110,7 @@ def test_a_january_run_is_skipped_not_failed(
 ) -> None:
     import pendulum
 
-    _airflow_env(monkeypatch, airflow_home)
+    airflow_env(monkeypatch, airflow_home)
     monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'jan.db'}")
     from airflow.dag_processing.dagbag import DagBag
 
@@ -147,3 +119,142 @@ def test_a_january_run_is_skipped_not_failed(
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert str(run.state) == "success"
     assert states["extract"] == "skipped" and states["load"] == "skipped"
+
+
+@pytest.mark.slow
+def test_catchup_dag_loads_a_range_of_periods_of_several_feeds(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """One mapped task per feed; every period lands and is recorded under the catch-up DAG."""
+    airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'catchup.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "feed_catchup.py")).get_dag("feed_catchup")
+    conf = {"feeds": ["retail_monthly", "employment_monthly"], "from": "2025-01", "to": "2025-03"}
+    run = dag.test(run_conf=conf)
+    tis = run.get_task_instances()
+    assert str(run.state) == "success", {(t.task_id, t.map_index): str(t.state) for t in tis}
+    mapped = [t for t in tis if t.task_id == "catch_up"]
+    assert sorted(t.map_index for t in mapped) == [0, 1]
+
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        retail = conn.execute(text("select distinct period from core_retail_above_quota"))
+        employment = conn.execute(
+            text("select distinct period from core_employment_monthly_figures")
+        )
+        runs = conn.execute(text("select distinct dag_id from audit_load_run"))
+        assert sorted(retail.scalars().all()) == ["2025-02", "2025-03"]
+        assert sorted(employment.scalars().all()) == ["2025-01", "2025-02", "2025-03"]
+        assert runs.scalars().all() == ["feed_catchup"]
+
+
+@pytest.mark.slow
+def test_catchup_dag_fails_at_once_on_an_unknown_feed(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    airflow_env(monkeypatch, airflow_home)
+    monkeypatch.setenv("CM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'nope.db'}")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "feed_catchup.py")).get_dag("feed_catchup")
+    run = dag.test(run_conf={"feeds": ["no_such_feed"], "from": "2025-01", "to": "2025-02"})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "failed"
+    assert states["plan"] == "failed"
+
+
+@pytest.mark.slow
+def test_tradein_dag_runs_a_period_with_its_pii_key(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """The trade-in DAG through Airflow's task runner: the run of 5 April loads March, the
+    pseudonymisation key coming from the environment (as the demo sets it)."""
+    import pendulum
+
+    airflow_env(monkeypatch, airflow_home)
+    monkeypatch.setenv("CM_TRADEIN_ROWS_PER_MONTH", "300")
+    warehouse = f"sqlite:///{tmp_path / 'tradein.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "tradein_transactions.py")).get_dag("tradein_transactions")
+    run = dag.test(logical_date=pendulum.datetime(2025, 4, 5, 6, tz="Asia/Shanghai"))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        rows = conn.execute(
+            text("select period, count(*) from core_tradein_transactions group by period")
+        ).all()
+    assert rows == [("2025-03", 300)]
+
+
+def test_the_snapshot_dag_listens_to_every_feed_asset(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    airflow_env(monkeypatch, airflow_home)
+    from airflow.dag_processing.dagbag import DagBag
+
+    from consumption_monitor.catalog import FEEDS
+
+    dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
+    assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot", "report"]
+    uris = {a.uri for a in dag.timetable.asset_condition.objects}
+    assert uris == {f"cm://warehouse/core/{feed}" for feed in FEEDS}
+    assert set(list_feeds()) <= set(FEEDS)
+
+
+def test_periods_come_from_the_events_extra() -> None:
+    from types import SimpleNamespace
+
+    from consumption_monitor.orchestration import periods_of_events
+
+    events = {
+        "a": [SimpleNamespace(extra={"period": "2025-03"}), SimpleNamespace(extra={})],
+        "b": [SimpleNamespace(extra={"period": "2025-01"}), SimpleNamespace(extra=None)],
+        "c": [SimpleNamespace(extra={"periods": ["2024-11", "2025-01"], "source": "catch-up"})],
+    }
+    assert periods_of_events(events) == ["2024-11", "2025-01", "2025-03"]
+    assert periods_of_events(None) == []
+
+
+@pytest.mark.slow
+def test_the_snapshot_dag_runs_through_airflow(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """A manual run with a period: every KPI of the period gets a snapshot row."""
+    airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'snap.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    from airflow.dag_processing.dagbag import DagBag
+
+    from consumption_monitor.pipeline import run_period
+
+    monkeypatch.setenv("CM_REPORTS_DIR", str(tmp_path / "reports"))
+    run_period("retail_monthly", "2025-03", url=warehouse)
+    dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
+    run = dag.test(run_conf={"periods": ["2025-03"]})
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+
+    from sqlalchemy import text
+
+    from consumption_monitor.warehouse.db import engine_for
+
+    with engine_for(warehouse).connect() as conn:
+        rows = conn.execute(
+            text("select kpi_id, status from mart_indicator_snapshot_latest where period='2025-03'")
+        ).fetchall()
+    assert len(rows) == 50
+    assert ("m19_retail_sales_total", None) in rows  # an indicator with data: no target
+    assert (tmp_path / "reports" / "2025-03.html").exists()
+    assert (tmp_path / "reports" / "2025-03.xlsx").exists()

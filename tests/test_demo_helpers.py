@@ -263,6 +263,11 @@ def test_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["CM_WAREHOUSE_URL"] == f"sqlite:///{tmp_path}/data/warehouse.db"
     assert env["CM_FEED_BASE_URL"] == "http://127.0.0.1:8799"
     assert env["CM_FEED_TOKEN"] == "tok"
+    assert env["CM_PII_KEY"] == os.environ["CM_PII_KEY"]  # an operator's key wins
+    monkeypatch.delenv("CM_PII_KEY")
+    generated = demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"]
+    assert len(generated) >= 32 and (layout.pii_key_file.stat().st_mode & 0o777) == 0o600
+    assert demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"] == generated
     assert env["CM_DATA_DIR"] == str(tmp_path / "data")
     assert env["GX_ANALYTICS_ENABLED"] == "false"
     assert env[demo.OWNER_ENV] == str(tmp_path / "data" / "demo")
@@ -327,7 +332,9 @@ def test_cli_defaults() -> None:
     args = parser.parse_args([])
     assert args.period_from == Period(2024, 1) and args.period_to is None
     assert (args.port_ui, args.port_feed, args.timeout_min) == (8080, 8765, None)
-    assert args.feeds == ("retail_monthly",) and demo.timeout_minutes(args) == 10.0
+    assert demo.resolved_feeds(args) == tuple(demo.available_feeds())
+    assert demo.timeout_minutes(args) == 10.0 * len(demo.available_feeds())
+    assert args.recent == demo.DEFAULT_RECENT == 3
     assert not args.stop and not args.json
     args = parser.parse_args(["--stop", "--from", "2025-02", "--to", "2025-06", "--json"])
     assert args.stop and args.json and args.period_to == Period(2025, 6)
@@ -683,3 +690,73 @@ def test_drop_sample_files_skips_files_already_processed(tmp_path: Path) -> None
         demo.drop_sample_files(
             "retail_monthly", incoming, staging, Period(2026, 9), Period(2026, 9)
         )
+
+
+def test_recent_periods_run_one_by_one_and_the_rest_catch_up() -> None:
+    first, last = Period(2024, 1), Period(2026, 10)
+    assert demo.split_range(first, last, 3) == (
+        (Period(2024, 1), Period(2026, 7)),
+        (Period(2026, 8), Period(2026, 10)),
+    )
+    assert demo.split_range(first, last, None) == (None, (first, last))
+    # a range no longer than --recent needs no catch-up
+    assert demo.split_range(Period(2026, 9), last, 3) == (None, (Period(2026, 9), last))
+    assert demo.split_range(Period(2026, 8), last, 3) == (None, (Period(2026, 8), last))
+    assert demo.split_range(Period(2026, 7), last, 3) == (
+        (Period(2026, 7), Period(2026, 7)),
+        (Period(2026, 8), last),
+    )
+
+
+def test_parse_recent() -> None:
+    assert demo.parse_recent("5") == 5 and demo.parse_recent("ALL") is None
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            demo.parse_recent(bad)
+
+
+def test_catchup_progress_labels_mapped_tasks_by_feed() -> None:
+    feeds = ["retail_monthly", "work_ledgers"]
+    assert demo.catchup_progress([{"task_id": "catch_up", "map_index": -1}], feeds) == {}
+    tis = [
+        {"task_id": "plan", "map_index": -1, "state": "success"},
+        {
+            "task_id": "catch_up",
+            "map_index": 0,
+            "rendered_map_index": "retail_monthly",
+            "state": "success",
+        },
+        {"task_id": "catch_up", "map_index": 1, "rendered_map_index": None, "state": None},
+    ]
+    assert demo.catchup_progress(tis, feeds) == {
+        "retail_monthly": "success",
+        "work_ledgers": "queued",
+    }
+
+
+def test_render_summary_reports_the_catch_up_run() -> None:
+    text = demo.render_summary(
+        {},
+        tallies={},
+        ui_url="http://127.0.0.1:8080",
+        password="pw",
+        password_file=Path("/tmp/pw"),
+        logs_dir=Path("/tmp/logs"),
+        elapsed_s=61,
+        catchup={
+            "state": "success",
+            "range": ["2024-01", "2026-07"],
+            "feeds": {"retail_monthly": "success", "work_ledgers": "failed"},
+            "ui": "http://127.0.0.1:8080/dags/feed_catchup/runs/r1",
+        },
+        report={
+            "state": "success",
+            "period": "2026-10",
+            "html": "/data/reports/2026-10.html",
+            "ui": "http://127.0.0.1:8080/cm-reports/",
+        },
+    )
+    assert "历史补数 Catch-up 2024-01 … 2026-07 (feed_catchup): success · 数据源成功 1/2" in text
+    assert "http://127.0.0.1:8080/dags/feed_catchup/runs/r1" in text
+    assert "月报 Monthly report 2026-10 (indicator_snapshots): success" in text
+    assert "/data/reports/2026-10.html · 界面 http://127.0.0.1:8080/cm-reports/" in text

@@ -64,7 +64,7 @@ def test_a_clean_period_loads_everything(feed_server, warehouse_url: str) -> Non
         snap = conn.execute(
             text(
                 "select actual_month, actual_ytd, yoy_basis from mart_indicator_snapshot_latest "
-                "where kpi_id = 'retail_sales_total' and period = '2024-03'"
+                "where kpi_id = 'm19_retail_sales_total' and period = '2024-03'"
             )
         ).one()
         month = conn.execute(
@@ -127,12 +127,15 @@ def test_a_revised_batch_supersedes_and_history_is_kept(feed_server, warehouse_u
             text("select count(distinct batch_id) from stg_retail_above_quota")
         ).scalar()
         history = conn.execute(
-            text("select count(*) from mart_indicator_snapshot where kpi_id = 'retail_sales_total'")
+            text(
+                "select count(*) from mart_indicator_snapshot "
+                "where kpi_id = 'm19_retail_sales_total'"
+            )
         ).scalar()
         latest = conn.execute(
             text(
                 "select source_batches from mart_indicator_snapshot_latest "
-                "where kpi_id = 'retail_sales_total'"
+                "where kpi_id = 'm19_retail_sales_total'"
             )
         ).scalar()
     assert states == {old: "superseded", new: "loaded"}

@@ -62,72 +62,147 @@ def _periods(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
-    from consumption_monitor.feeds.errors import FeedError, PeriodNotPublished
-    from consumption_monitor.pipeline import BatchRejected, run_period
+    from consumption_monitor.catchup import FAILED, run_periods
 
-    results, failed = [], 0
-    for period in _periods(args):
-        try:
-            out = run_period(args.feed, period, url=args.url)
-            item = {
-                "period": period,
-                "outcome": out["load"]["outcome"],
-                "batch_id": out["batch"]["batch_id"],
-                "rows": out["load"]["rows"],
-                "verdict": out["validation"]["verdict"],
-                "quarantined": out["validation"]["quarantined"],
-            }
-        except PeriodNotPublished as exc:
-            item = {"period": period, "outcome": "not_published", "message": str(exc)}
-        except (BatchRejected, FeedError) as exc:
-            failed += 1
-            item = {"period": period, "outcome": "failed", "message": str(exc)}
-        results.append(item)
-        if not args.json:
-            detail = item.get("message") or (
-                f"批次 {item['batch_id']} 校验 {item['verdict']} 行数 {item['rows']} "
-                f"隔离 {item['quarantined']}"
-            )
-            print(f"{period}  {item['outcome']:<13} {detail}", flush=True)
+    outcomes = run_periods(
+        args.feed,
+        _periods(args),
+        url=args.url,
+        on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
+    )
     if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
-    return 1 if failed else 0
+        print(json.dumps([o.to_dict() for o in outcomes], ensure_ascii=False, indent=2))
+    return 1 if any(o.outcome == FAILED for o in outcomes) else 0
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
+    """The snapshot as a text table: one line per KPI, its components and status."""
+    from consumption_monitor.demo import pad
+
+    if not rows:
+        return f"{period} 暂无快照"
+    widths = (4, 40, 14, 8, 10, 7, 7, 10)
+    header = ("措施", "指标", "实际", "目标", "预期", "完成度", "同比%", "状态")
+    lines = [
+        f"{period} 指标快照（实际为本年累计；预期为按进度应完成；完成度 = 实际 / 预期）",
+        "  ".join(
+            pad(h, w, right=1 < i < 7) for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
+        + "  数据期   校验",
+    ]
+    for r in rows:
+        has_target = r["target_value"] is not None
+        target = f"{r['target_comparator']}{r['target_value']:g}" if has_target else ""
+        actual = r["milestone_status"] if r["kind"] == "milestone" else _fmt(r["actual_ytd"])
+        cells = (
+            str(r["measure_no"]),
+            r["name"][:20],
+            actual or "—",
+            target,
+            _fmt(r["expected_to_date"]),
+            _fmt(r["completion_ratio"]),
+            _fmt(r["yoy_ytd_pct"], 1),
+            r["status"] or "监测指标",
+        )
+        lines.append(
+            "  ".join(
+                pad(c, w, right=1 < i < 7)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + f"  {r['data_period'] or '—':<7}  {r['validation_state'] or '—'}"
+        )
+    return "\n".join(lines)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from sqlalchemy import text
-
+    """Compute the period's snapshot (unless --no-compute) and print the latest one."""
+    from consumption_monitor.periods import Period
+    from consumption_monitor.snapshots import compute_snapshot, read_snapshot
     from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    period = str(Period.parse(args.period))
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    if not args.no_compute:
+        upgrade(args.url, engine=engine)
+        compute_snapshot(engine, period)
+    rows = read_snapshot(engine, period)
+    _print(rows, args.json, lambda d: render_snapshot_table(period, d))
+    return 0 if rows else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the period's HTML report and XLSX workbook (snapshot computed first)."""
+    from pathlib import Path
+
+    from consumption_monitor.periods import Period
+    from consumption_monitor.report import write_report
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.migrate import upgrade
 
     engine = engine_for(args.url) if args.url else engine_for(None)
-    with engine.connect() as conn:
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                text(
-                    "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
-                    "yoy_ytd_pct, yoy_basis, status, validation_state, source_batches, computed_at "
-                    "from mart_indicator_snapshot_latest where period = :p order by kpi_id desc"
-                ),
-                {"p": args.period},
-            ).mappings()
-        ]
+    upgrade(args.url, engine=engine)
+    out = Path(args.out) if args.out else None
+    written = write_report(engine, str(Period.parse(args.period)), out)
+    _print(
+        written, args.json, lambda d: f"已生成 {d['period']} 月报：\n  {d['html']}\n  {d['xlsx']}"
+    )
+    return 0
 
-    def render(data: list[dict]) -> str:
-        if not data:
-            return f"{args.period} 暂无快照"
-        lines = [f"{'指标':<14}{'当月':>12}{'累计':>14}{'当月同比%':>10}{'累计同比%':>10}  校验"]
-        for r in data:
-            month = "—" if r["actual_month"] is None else f"{r['actual_month']:,.2f}"
-            yoy_m = "—" if r["yoy_month_pct"] is None else f"{r['yoy_month_pct']:.1f}"
-            lines.append(
-                f"{r['name']:<14}{month:>12}{r['actual_ytd']:>14,.2f}{yoy_m:>10}"
-                f"{r['yoy_ytd_pct']:>10.1f}  {r['validation_state']}"
-            )
-        return f"{args.period} 指标快照（{data[0]['unit']}）\n" + "\n".join(lines)
 
-    _print(rows, args.json, render)
-    return 0 if rows else 1
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Generate the data dictionary (docs/data-dictionary.md) from the schema."""
+    from pathlib import Path
+
+    from consumption_monitor.warehouse.dictionary import DICTIONARY_FILE, write_dictionary
+
+    path = write_dictionary(Path(args.out) if args.out else DICTIONARY_FILE)
+    _print({"file": str(path)}, args.json, lambda d: f"数据字典已生成：{d['file']}")
+    return 0
+
+
+def cmd_analyst_role(args: argparse.Namespace) -> int:
+    """Create or refresh the read-only PostgreSQL role for analysts."""
+    from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.roles import ensure_analyst_role
+
+    engine = engine_for(args.url) if args.url else engine_for(None)
+    result = ensure_analyst_role(engine)
+    _print(
+        result,
+        args.json,
+        lambda d: f"只读角色 {d['role']}：可读 {len(d['granted'])} 个对象（marts、快照、参考表）",
+    )
+    return 0
+
+
+def _render_catalog(data: dict[str, Any]) -> str:
+    lines = [data["plan"]]
+    action = None
+    for m in data["measures"]:
+        if m["action"] != action:
+            action = m["action"]
+            lines.append(f"\n{action}、{m['action_title']}")
+        units = "、".join(m["responsible_units"])
+        lines.append(f"（{m['number']}）{m['title']}  责任单位：{units}")
+        for k in m["kpis"]:
+            t = k["target"]
+            goal = f"{t['comparator']} {t['value']} {k['unit']}" if t else k["kind"]
+            source = k["source"] or "暂无数据来源"
+            lines.append(f"    {k['id']:<32} {k['name']}  [{goal}]  ← {source}")
+    return "\n".join(lines)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """The measure catalog: measures, KPIs, targets and their warehouse sources."""
+    from consumption_monitor.catalog import load_catalog
+
+    _print(load_catalog().to_dict(), args.json, _render_catalog)
+    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -201,6 +276,21 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tradein_audit(args: argparse.Namespace) -> int:
+    """Quarantined trade-in transactions by enterprise: the cases an audit follows up."""
+    from consumption_monitor.tradein_audit import audit_cases, render_cases
+
+    rows = audit_cases(
+        args.url,
+        period=args.period,
+        year=args.year,
+        enterprise=args.enterprise,
+        detail=args.detail,
+    )
+    _print(rows, args.json, lambda d: render_cases(d, detail=args.detail))
+    return 0
+
+
 def cmd_feeds(args: argparse.Namespace) -> int:
     from consumption_monitor.feeds.spec import list_feeds, load_feed
 
@@ -266,6 +356,31 @@ def cmd_ledger_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per feed: last period loaded, batch state, validation, rows, lateness, open alerts."""
+    from datetime import date
+
+    from consumption_monitor.alerts.service import warehouse_engine
+    from consumption_monitor.status import operations_status, render
+
+    today = date.fromisoformat(args.today) if args.today else None
+    _print(operations_status(warehouse_engine(args.url), today), args.json, render)
+    return 0
+
+
+def cmd_alerts_preview(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from consumption_monitor.alerts.preview import preview, render
+    from consumption_monitor.periods import last_full_month
+
+    period = args.period or str(last_full_month(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
+    data = preview(args.feed, period, fault=args.fault, url=args.url, send=args.send)
+    _print(data, args.json, render)
+    return 0
+
+
 def cmd_feed_server(args: argparse.Namespace) -> int:
     from consumption_monitor.sample_server.server import run_cli
 
@@ -296,10 +411,36 @@ def build_parser() -> argparse.ArgumentParser:
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("snapshot", help="print the indicator snapshot of a period")
+    p = sub.add_parser("snapshot", help="compute and print the indicator snapshot of a period")
     p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument(
+        "--no-compute", action="store_true", help="only print the latest stored snapshot"
+    )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("report", help="write the monthly report (HTML and XLSX) of a period")
+    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--out", help="folder (default: CM_REPORTS_DIR or <data dir>/reports)")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("docs", help="generate the data dictionary into docs/")
+    p.add_argument("--out", help="file to write (default: docs/data-dictionary.md)")
+    _json_arg(p)
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser(
+        "analyst-role",
+        help="create/refresh the read-only PostgreSQL role cm_analyst "
+        "(password from CM_ANALYST_PASSWORD, if set)",
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_analyst_role)
+
+    p = sub.add_parser("catalog", help="list the plan's 19 measures, their KPIs and targets")
+    _json_arg(p)
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("summary", help="periods loaded, rows, validation outcomes")
     p.add_argument("--feed", default="retail_monthly")
@@ -321,6 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_quarantine)
 
+    p = sub.add_parser(
+        "tradein-audit",
+        help="quarantined trade-in transactions by enterprise (rule breaches to follow up)",
+    )
+    p.add_argument("--period", help="YYYY-MM")
+    p.add_argument("--year", help="YYYY")
+    p.add_argument("--enterprise", help="enterprise USCC")
+    p.add_argument(
+        "--detail", action="store_true", help="one line per transaction (order id, rules)"
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_tradein_audit)
+
     p = sub.add_parser("feeds", help="list the feed specs")
     _json_arg(p)
     p.set_defaults(func=cmd_feeds)
@@ -340,6 +494,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", help="last period YYYY-MM (default: last full month)")
     _json_arg(p)
     p.set_defaults(func=cmd_ledger_samples)
+
+    p = sub.add_parser("status", help="operations summary per feed: loads, lateness, alerts")
+    p.add_argument("--today", help="YYYY-MM-DD to judge lateness on (default: today)")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("alerts", help="alerts on failed data checks")
+    alerts = p.add_subparsers(dest="alerts_command", required=True, metavar="ALERTS_COMMAND")
+    p = alerts.add_parser(
+        "preview",
+        help="show the alert a period would raise; --fault injects a bad batch first",
+        description="With --fault, the period runs against the in-process sample feed server "
+        "with the fault, into a scratch warehouse under <CM_DATA_DIR>/alert-preview/ (unless "
+        "--url); without it, the alert is composed from the warehouse's record of the period.",
+    )
+    p.add_argument("--feed", default="retail_monthly")
+    p.add_argument("--period", help="YYYY-MM (default: the last full month)")
+    p.add_argument(
+        "--fault",
+        help="reject (missing column), bad_rows (quarantine + warnings), feed_down, or a "
+        "sample-server fault spec such as bad_rows:which=negative_amount",
+    )
+    p.add_argument("--send", action="store_true", help="also deliver it on the configured channels")
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_alerts_preview)
 
     p = sub.add_parser("feed-server", help="serve the sample statistics feeds over HTTP")
     from consumption_monitor.sample_server.server import add_cli_arguments as server_args

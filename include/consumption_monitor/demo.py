@@ -54,7 +54,7 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -63,8 +63,13 @@ from zoneinfo import ZoneInfo
 
 from consumption_monitor.periods import Period, PeriodError, last_full_month
 
-DAG_ID = "retail_monthly"  # the default feed of `make demo` (and its 10-minute target)
-DEFAULT_FEEDS = (DAG_ID,)
+DAG_ID = "retail_monthly"  # listed first; the summary's indicators come from it
+DEFAULT_FEEDS = ("all",)  # resolved by parse_feeds: every feed with a spec
+CATCHUP_DAG_ID = "feed_catchup"
+SNAPSHOT_DAG_ID = "indicator_snapshots"
+#: periods at the end of the range that go through the per-period DAGs; earlier ones are
+#: loaded by one feed_catchup run (see catchup.py for why)
+DEFAULT_RECENT = 3
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADMIN_USER = "admin"
 OWNER_ENV = "CM_DEMO_OWNER"
@@ -146,6 +151,10 @@ class Layout:
     @property
     def token_file(self) -> Path:
         return self.demo / "feed_token"
+
+    @property
+    def pii_key_file(self) -> Path:
+        return self.demo / "pii_key"
 
     @property
     def task_logs(self) -> Path:
@@ -513,6 +522,16 @@ def new_feed_token(path: Path) -> str:
     return token
 
 
+def demo_pii_key(path: Path) -> str:
+    """The demo's pseudonymisation key (trade-in feed): generated once, kept with mode 600
+    so pseudonyms stay the same across demo runs. Production sets CM_PII_KEY or cm_pii."""
+    if path.exists() and path.read_text(encoding="utf-8").strip():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(32)
+    write_private(path, key + "\n")
+    return key
+
+
 def process_env(layout: Layout, *, port_feed: int, token: str) -> dict[str, str]:
     """Environment of every background process: Airflow config location plus the CM_* contract."""
     env = dict(os.environ)
@@ -525,6 +544,7 @@ def process_env(layout: Layout, *, port_feed: int, token: str) -> dict[str, str]
             "CM_WAREHOUSE_URL": layout.warehouse_url,
             "CM_FEED_BASE_URL": f"http://127.0.0.1:{port_feed}",
             "CM_FEED_TOKEN": token,
+            "CM_PII_KEY": env.get("CM_PII_KEY") or demo_pii_key(layout.pii_key_file),
             "CM_DATA_DIR": str(layout.data),
             "GX_ANALYTICS_ENABLED": "false",
             "NO_COLOR": "1",
@@ -893,11 +913,23 @@ def render_summary(
     password_file: Path,
     logs_dir: Path,
     elapsed_s: float,
+    catchup: Mapping[str, Any] | None = None,
+    report: Mapping[str, Any] | None = None,
 ) -> str:
-    """The text shown when the demo ends: per feed (``summaries`` maps feed = DAG id to
-    ``demo_summary``'s dict, None when unavailable) its runs and warehouse content; then
-    how to browse."""
+    """The text shown when the demo ends: the catch-up run, then per feed (``summaries``
+    maps feed = DAG id to ``demo_summary``'s dict, None when unavailable) its runs and
+    warehouse content; then how to browse."""
     lines = ["", "===== 演示结果 Demo summary ====="]
+    if catchup:
+        first, last = catchup.get("range") or ("?", "?")
+        feeds_state = catchup.get("feeds") or {}
+        ok = sum(1 for state in feeds_state.values() if state == "success")
+        lines.append(
+            f"历史补数 Catch-up {first} … {last} ({CATCHUP_DAG_ID}): {catchup.get('state')}"
+            f" · 数据源成功 {ok}/{len(feeds_state)}"
+        )
+        if catchup.get("ui"):
+            lines.append(f"  界面 UI: {catchup['ui']}")
     feeds = list(dict.fromkeys([*summaries, *tallies]))
     if len(feeds) > 1:
         runs = [t for t in tallies.values()]
@@ -926,6 +958,12 @@ def render_summary(
         )
         lines.append("--- 全部指标 All indicators ---")
         lines.extend(render_snapshot(list(rows)))
+    if report:
+        lines.append(
+            f"月报 Monthly report {report.get('period')} ({SNAPSHOT_DAG_ID}): {report.get('state')}"
+        )
+        if report.get("state") == "success":
+            lines.append(f"  {report.get('html')} · 界面 {report.get('ui')}")
     lines += [
         f"Airflow 界面 UI: {ui_url}",
         f"登录 Login: 用户名 {ADMIN_USER} · 密码 {password}  (保存在 {password_file})",
@@ -1306,8 +1344,28 @@ def _default_to() -> Period:
 
 def timeout_minutes(args: argparse.Namespace) -> float:
     """--timeout-min, by default 10 minutes per feed."""
-    feeds = getattr(args, "feeds", None) or DEFAULT_FEEDS
+    feeds = resolved_feeds(args)
     return float(args.timeout_min) if args.timeout_min else 10.0 * len(feeds)
+
+
+def resolved_feeds(args: argparse.Namespace) -> tuple[str, ...]:
+    """The feeds of this demo (``--feeds``; every feed when not given)."""
+    feeds = getattr(args, "feeds", None) or DEFAULT_FEEDS
+    return parse_feeds(",".join(feeds)) if "all" in feeds else tuple(feeds)
+
+
+def split_range(
+    first: Period, last: Period, recent: int | None
+) -> tuple[tuple[Period, Period] | None, tuple[Period, Period]]:
+    """(catch-up range or None, per-period range): the last ``recent`` periods run one by
+    one through the feed DAGs, the earlier ones in one feed_catchup run; ``None`` = all
+    periods one by one."""
+    if recent is None or recent <= 0:
+        return None, (first, last)
+    scheduled_first = max(first, last.shift(1 - recent))
+    if scheduled_first == first:
+        return None, (first, last)
+    return (first, scheduled_first.shift(-1)), (scheduled_first, last)
 
 
 def run_demo(
@@ -1316,12 +1374,15 @@ def run_demo(
     """Set up, start, backfill and wait; returns the JSON-able result and the run tallies."""
     t0 = time.monotonic()
     deadline = t0 + timeout_minutes(args) * 60
-    feeds: tuple[str, ...] = tuple(getattr(args, "feeds", None) or DEFAULT_FEEDS)
+    feeds = resolved_feeds(args)
     first: Period = args.period_from
     last: Period = args.period_to or _default_to()
     backfill_window(first, last)  # rejects a reversed range before anything is touched
+    catchup_range, (bf_first, bf_last) = split_range(
+        first, last, getattr(args, "recent", DEFAULT_RECENT)
+    )
     ui_url = f"http://127.0.0.1:{args.port_ui}"
-    steps = 7
+    steps = 8
 
     with Step(console, 1, steps, "清理旧的演示进程 Stopping leftovers"):
         stopped = stop_all(layout)
@@ -1390,17 +1451,33 @@ def run_demo(
         )
         api = AirflowApi(ui_url, ADMIN_USER, password)
 
-    with Step(console, 5, steps, f"等待 DAG {', '.join(feeds)} 解析 Parsing DAG"):
-        for feed in feeds:  # parsed in one pass of the folder: later ones are quick
-            wait_for_dag(api, airflow, feed, timeout_s=180, console=console)
+    dag_ids = [*feeds, CATCHUP_DAG_ID] if catchup_range else list(feeds)
+    with Step(console, 5, steps, f"等待 DAG {', '.join(dag_ids)} 解析 Parsing DAG"):
+        for dag_id in dag_ids:  # parsed in one pass of the folder: later ones are quick
+            wait_for_dag(api, airflow, dag_id, timeout_s=180, console=console)
 
-    with Step(console, 6, steps, f"提交回填 Backfill {first} … {last}"):
+    catchup: dict[str, Any] | None = None
+    if catchup_range:
+        label = f"{catchup_range[0]} … {catchup_range[1]}"
+        console.say(f"[6/{steps}] 历史补数 Catch-up {label} ({CATCHUP_DAG_ID}, 每个数据源一个任务)")
+        run_id = trigger_catchup(api, feeds, *catchup_range)
+        catchup = wait_for_catchup(
+            api, run_id, feeds, console, t0=t0, deadline=deadline, airflow=airflow
+        )
+        catchup.update(
+            range=[str(p) for p in catchup_range],
+            ui=f"{ui_url}/dags/{CATCHUP_DAG_ID}/runs/{run_id}",
+        )
+    else:
+        console.say(f"[6/{steps}] 历史补数 Catch-up: 无 (全部期别逐期运行)")
+
+    with Step(console, 7, steps, f"提交逐期回填 Backfill {bf_first} … {bf_last}"):
         expected: dict[str, list[Period]] = {}
         for feed in feeds:
             expected[feed], notes = submit_backfill(
                 api,
-                first,
-                last,
+                bf_first,
+                bf_last,
                 rerun_all=rerun_all[feed],
                 dag_id=feed,
                 max_active_runs=in_flight[feed],
@@ -1411,17 +1488,25 @@ def run_demo(
             api.set_paused(feed, False)
 
     total = sum(len(p) for p in expected.values())
-    console.say(f"[7/{steps}] 等待各期运行完成 Waiting for {total} runs (界面 {ui_url})")
+    console.say(f"[8/{steps}] 等待各期运行完成 Waiting for {total} runs (界面 {ui_url})")
     tallies, timed_out = watch_runs(
         api,
         expected,
-        (first, last),
+        (bf_first, bf_last),
         console,
         t0=t0,
         deadline=deadline,
         airflow=airflow,
         runs_in_flight=in_flight,
     )
+    report: dict[str, Any] | None = None
+    if SNAPSHOT_DAG_ID not in dag_ids:
+        with contextlib.suppress(DemoError, ApiError, OSError):
+            wait_for_dag(api, airflow, SNAPSHOT_DAG_ID, timeout_s=60)
+            console.say(f"      指标快照与月报 Snapshots and report {last} ({SNAPSHOT_DAG_ID}) …")
+            report = report_run(api, last, deadline=deadline + 300, airflow=airflow)
+            report["html"] = str(layout.data / "reports" / f"{last}.html")
+            report["ui"] = f"{ui_url}/cm-reports/"
     failures = [
         item
         for feed, tally in tallies.items()
@@ -1438,10 +1523,17 @@ def run_demo(
             summary_errors[feed] = f"{type(exc).__name__}: {exc}"
     elapsed = time.monotonic() - t0
     ok = all(t.done and not t.failed_runs for t in tallies.values()) and not timed_out
+    if report is not None:
+        ok = ok and report["state"] == "success"
+    if catchup is not None:
+        ok = ok and catchup["state"] == "success"
+        timed_out = timed_out or catchup["state"] not in TERMINAL_STATES
     return {
         "ok": ok,
         "timed_out": timed_out,
         "feeds": list(feeds),
+        "catchup": catchup,
+        "report": report,
         "periods": {f: [str(p) for p in t.expected] for f, t in tallies.items()},
         "runs": {
             f: {str(p): r.get("state") for p, r in sorted(t.runs.items())}
@@ -1665,6 +1757,100 @@ def watch_runs(
         time.sleep(3)
 
 
+def trigger_run(api: AirflowApi, dag_id: str, conf: Mapping[str, Any], note: str) -> str:
+    """Unpause ``dag_id`` and queue one manual run with ``conf``; returns its run id."""
+    run_id = f"demo__{int(time.time())}"
+    api.set_paused(dag_id, False)
+    api.call(
+        "POST",
+        f"/dags/{dag_id}/dagRuns",
+        json={"dag_run_id": run_id, "logical_date": None, "conf": dict(conf), "note": note},
+    )
+    return run_id
+
+
+def trigger_catchup(api: AirflowApi, feeds: Iterable[str], first: Period, last: Period) -> str:
+    """Queue one feed_catchup run for ``feeds`` over ``first`` … ``last``; returns its run id."""
+    conf = {"feeds": list(feeds), "from": str(first), "to": str(last)}
+    return trigger_run(api, CATCHUP_DAG_ID, conf, "make demo: 历史补数")
+
+
+def run_state(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    return api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}").get("state") or "queued"
+
+
+def report_run(
+    api: AirflowApi, period: Period, *, deadline: float, airflow: Started | None = None
+) -> dict[str, Any]:
+    """The indicator_snapshots DAG for ``period``: every KPI's snapshot and the monthly
+    report (HTML + XLSX). Unpaused, it also follows the feeds' Assets from now on."""
+    run_id = trigger_run(
+        api, SNAPSHOT_DAG_ID, {"periods": [str(period)]}, "make demo: 指标快照与月报"
+    )
+    state = "queued"
+    while time.monotonic() < deadline:
+        if airflow is not None and airflow.exited() is not None:
+            break
+        with contextlib.suppress(ApiError, OSError):
+            state = run_state(api, SNAPSHOT_DAG_ID, run_id)
+        if state in TERMINAL_STATES:
+            break
+        time.sleep(3)
+    return {"run_id": run_id, "state": state, "period": str(period)}
+
+
+def catchup_progress(tis: Iterable[Mapping[str, Any]], feeds: Sequence[str]) -> dict[str, str]:
+    """State of each feed's catch-up task. The mapped task instances follow the order of
+    ``feeds`` (the plan keeps it); Airflow renders their labels only when they finish."""
+    out: dict[str, str] = {}
+    for ti in tis:
+        index = ti.get("map_index")
+        if ti.get("task_id") != "catch_up" or index is None or index < 0:
+            continue  # -1: the task is not expanded yet
+        label = ti.get("rendered_map_index") or (feeds[index] if index < len(feeds) else str(index))
+        out[str(label)] = ti.get("state") or "queued"
+    return out
+
+
+def wait_for_catchup(
+    api: AirflowApi,
+    run_id: str,
+    feeds: Sequence[str],
+    console: Console,
+    *,
+    t0: float,
+    deadline: float,
+    airflow: Started | None = None,
+) -> dict[str, Any]:
+    """Poll the catch-up run until it ends (or the deadline); returns its state per feed."""
+    import requests
+
+    failing_since: float | None = None
+    state, states = "queued", {}
+    while True:
+        now = time.monotonic()
+        try:
+            run = api.call("GET", f"/dags/{CATCHUP_DAG_ID}/dagRuns/{run_id}")
+            state = run.get("state") or "queued"
+            states = catchup_progress(api.task_instances(CATCHUP_DAG_ID, run_id), feeds)
+            failing_since = None
+        except (requests.RequestException, ApiError) as exc:
+            failing_since = failing_since or now
+            if (airflow is not None and airflow.exited() is not None) or now - failing_since > 60:
+                raise DemoError(f"Airflow 无响应或已停止，无法继续跟踪补数: {exc}") from exc
+        done = sum(1 for s in states.values() if s in TERMINAL_STATES)
+        line = (
+            f"      补数 {done}/{len(feeds)} 个数据源完成"
+            + "".join(f" · {f} {s}" for f, s in states.items() if s not in TERMINAL_STATES)
+            + f" · 已用 {format_duration(time.monotonic() - t0)}"
+        )
+        if state in TERMINAL_STATES or time.monotonic() > deadline:
+            console.final_status(line)
+            return {"run_id": run_id, "state": state, "feeds": states}
+        console.status(line)
+        time.sleep(3)
+
+
 def describe_failures(
     api: AirflowApi, tally: RunTally, layout: Layout, dag_id: str = DAG_ID
 ) -> list[dict[str, Any]]:
@@ -1749,8 +1935,29 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_feeds,
         default=DEFAULT_FEEDS,
         metavar="DAG[,DAG…]|all",
-        help=f"要回填的数据源 (DAG)，逗号分隔或 all (默认 {DAG_ID})",
+        help="要加载的数据源 (DAG)，逗号分隔或 all (默认 all)",
     )
+    parser.add_argument(
+        "--recent",
+        type=parse_recent,
+        default=DEFAULT_RECENT,
+        metavar="N|all",
+        help=f"最近 N 期逐期经各数据源的月度 DAG 运行，更早的期别由 {CATCHUP_DAG_ID} 一次补齐"
+        f" (默认 {DEFAULT_RECENT}；all = 全部期别逐期运行)",
+    )
+
+
+def parse_recent(text: str) -> int | None:
+    """``--recent``: a positive number of periods, or 'all' (None: no catch-up)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("--recent 应为正整数或 all")
+    return value
 
 
 def run_cli(args: argparse.Namespace, layout: Layout | None = None) -> int:
@@ -1796,6 +2003,8 @@ def run_cli(args: argparse.Namespace, layout: Layout | None = None) -> int:
                 password_file=Path(result["password_file"]),
                 logs_dir=Path(result["logs_dir"]),
                 elapsed_s=result["elapsed_s"],
+                catchup=result.get("catchup"),
+                report=result.get("report"),
             )
         )
     return 0 if result["ok"] else 1

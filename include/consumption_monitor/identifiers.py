@@ -6,6 +6,8 @@ warning, not a rejection: some early pilot codes are legal yet fail it.
 
 from __future__ import annotations
 
+import operator
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -39,7 +41,7 @@ def id_check_char(first17: str) -> str:
     """The 18th character of a GB 11643 resident ID number."""
     if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("a resident ID body has 17 digits")
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 

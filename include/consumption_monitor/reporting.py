@@ -16,7 +16,12 @@ from sqlalchemy import Engine, inspect, select, text
 
 from consumption_monitor.warehouse import schema
 
-VOLATILE_COLUMNS = {"computed_at"}  # differ between two warehouses built at other times
+#: columns that differ between warehouses built apart: times, and the snapshot chain (a
+#: snapshot's id hashes its predecessor's)
+VOLATILE_COLUMNS = {"computed_at", "data_loaded_at", "snapshot_id", "previous_snapshot_id"}
+#: logs of computations: their rows depend on the order periods were loaded in, not only on
+#: the data (a period loaded before its predecessors gets a snapshot recomputed later)
+HISTORY_TABLES = {"mart_indicator_snapshot"}
 
 
 def canonical_value(value: Any) -> Any:
@@ -84,8 +89,14 @@ def analytic_tables(engine: Engine) -> list[str]:
 
 
 def warehouse_digest(engine: Engine, *, exclude_volatile: bool = False) -> dict[str, dict]:
+    """Digest of every analytic table. ``exclude_volatile`` compares warehouses built apart
+    (other times, other load orders): without timestamps, snapshot chains and history logs;
+    ``mart_indicator_snapshot_latest`` still holds every current snapshot value."""
     exclude = VOLATILE_COLUMNS if exclude_volatile else set()
-    return {name: table_digest(engine, name, exclude=exclude) for name in analytic_tables(engine)}
+    names = analytic_tables(engine)
+    if exclude_volatile:
+        names = [n for n in names if n not in HISTORY_TABLES]
+    return {name: table_digest(engine, name, exclude=exclude) for name in names}
 
 
 def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]:
@@ -113,7 +124,9 @@ def demo_summary(engine: Engine, feed: str = "retail_monthly") -> dict[str, Any]
                     "select kpi_id, name, period, unit, actual_month, actual_ytd, yoy_month_pct, "
                     "yoy_ytd_pct, validation_state, computed_at "
                     "from mart_indicator_snapshot_latest "
-                    "where period = (select max(period) from mart_indicator_snapshot_latest) "
+                    "where actual_ytd is not null and period = "
+                    "(select max(period) from mart_indicator_snapshot_latest "
+                    "where actual_ytd is not null) "
                     "order by kpi_id desc"
                 )
             )

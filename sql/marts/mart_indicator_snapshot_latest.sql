@@ -2,22 +2,37 @@ with snapshots as (
     select * from mart_indicator_snapshot
 ),
 
+replaced as (
+    select distinct previous_snapshot_id as snapshot_id
+    from snapshots
+    where previous_snapshot_id is not null
+),
+
+current_ones as (
+    select snapshots.*
+    from snapshots
+    left join replaced on replaced.snapshot_id = snapshots.snapshot_id
+    where replaced.snapshot_id is null
+),
+
 ranked as (
     select
-        snapshots.*,
+        current_ones.*,
         row_number() over (
             partition by kpi_id, period
             order by computed_at desc, snapshot_id desc
         ) as recency
-    from snapshots
+    from current_ones
 ),
 
 latest as (
     select
-        snapshot_id, kpi_id, period, measure_no, name, unit,
-        actual_month, actual_ytd, yoy_month_pct, yoy_ytd_pct, yoy_basis,
-        target_value, target_comparator, expected_to_date, completion_ratio, status,
-        source_batches, validation_state, computed_at
+        snapshot_id, kpi_id, period, measure_no, kind, name, unit,
+        actual_month, actual_ytd, prior_ytd, yoy_month_pct, yoy_ytd_pct, yoy_basis,
+        target_value, target_comparator, months_elapsed, expected_to_date,
+        completion_ratio, status, milestone_status, status_date,
+        data_period, data_loaded_at, source_batches, validation_state,
+        previous_snapshot_id, computed_at
     from ranked
     where recency = 1
 )

@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,12 +36,15 @@ class PageRecord:
     status: int
     received_at: str
     format: str = "json"  # manifests written before file sources have no format: JSON
+    received_sha256: str | None = None  # of the bytes received, when ``file`` is redacted
+    received_bytes: int | None = None
+    rows: int | None = None  # records on the page (lets a reader skip to a row)
 
 
 class Attempt:
     """A folder collecting the pages of one extraction attempt."""
 
-    def __init__(self, root: Path, feed: str, period: str) -> None:
+    def __init__(self, root: Path, feed: str, period: str, *, redact: bool = False) -> None:
         self.root = root
         self.feed = feed
         self.period = period
@@ -49,8 +53,11 @@ class Attempt:
         self.path = self.period_dir / "_incoming" / self.attempt_id
         self.path.mkdir(parents=True, exist_ok=True)
         self.pages: list[PageRecord] = []
+        # personal data: an unparseable body cannot be pseudonymised, so only its checksum
+        # and size are kept, never its bytes
+        self.redact = redact
 
-    def write_page(self, page: Page) -> PageRecord:
+    def write_page(self, page: Page, rows: int | None = None) -> PageRecord:
         name = f"{page.stream}-p{page.number:04d}.{page.format}"
         (self.path / name).write_bytes(page.body)
         record = PageRecord(
@@ -64,6 +71,8 @@ class Attempt:
             status=page.status,
             received_at=page.received_at.isoformat(),
             format=page.format,
+            **(page.received or {}),
+            rows=rows,
         )
         self.pages.append(record)
         return record
@@ -71,7 +80,13 @@ class Attempt:
     def keep_unparseable(self, page: Page, reason: str) -> None:
         """Keep a body that could not be parsed (it is retried; the bytes stay for forensics)."""
         stem = f"{page.stream}-p{page.number:04d}.unparseable-{len(list(self.path.iterdir()))}"
-        (self.path / f"{stem}.bin").write_bytes(page.body)
+        if self.redact:
+            digest = hashlib.sha256(page.body).hexdigest()
+            reason = (
+                f"{reason}\nbody withheld (personal data): sha256 {digest}, {len(page.body)} bytes"
+            )
+        else:
+            (self.path / f"{stem}.bin").write_bytes(page.body)
         (self.path / f"{stem}.txt").write_text(reason, encoding="utf-8")
 
     def commit(self, batch_id: str, content_sha256: str) -> Path:
@@ -116,13 +131,19 @@ def read_manifest(batch_dir: Path) -> dict[str, Any]:
     return json.loads((batch_dir / MANIFEST).read_text(encoding="utf-8"))
 
 
-def read_pages(batch_dir: Path) -> list[tuple[PageRecord, bytes]]:
-    """The archived pages in order, each checked against the sha256 recorded at receipt."""
-    out = []
+def iter_pages(batch_dir: Path, stream: str | None = None) -> Iterator[tuple[PageRecord, bytes]]:
+    """The archived pages in order (of one stream, or all), one at a time, each checked
+    against the sha256 recorded when it was written."""
     for raw in read_manifest(batch_dir)["pages"]:
         record = PageRecord(**raw)
+        if stream is not None and record.stream != stream:
+            continue
         body = (batch_dir / record.file).read_bytes()
         if hashlib.sha256(body).hexdigest() != record.sha256:
             raise ValueError(f"archived page {batch_dir / record.file} does not match its sha256")
-        out.append((record, body))
-    return out
+        yield record, body
+
+
+def read_pages(batch_dir: Path) -> list[tuple[PageRecord, bytes]]:
+    """Every archived page in order (small feeds; large ones use :func:`iter_pages`)."""
+    return list(iter_pages(batch_dir))

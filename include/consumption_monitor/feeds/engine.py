@@ -11,19 +11,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from consumption_monitor import config
-from consumption_monitor.feeds.archive import Attempt, PageRecord, read_manifest, read_pages
+from consumption_monitor.feeds.archive import (
+    Attempt,
+    PageRecord,
+    iter_pages,
+    read_manifest,
+    read_pages,
+)
 from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
+from consumption_monitor.feeds.pii import Pseudonymiser, pii_key
 from consumption_monitor.feeds.source import Source, source_for
 from consumption_monitor.feeds.spec import FeedSpec
 from consumption_monitor.periods import Period, last_full_month
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,20 +72,42 @@ class ExtractedBatch:
         return (archive_root or config.archive_dir()) / self.archive_dir
 
 
+class ContentDigest:
+    """A digest of the records alone, fed page by page so no batch is held in memory.
+
+    Per stream: sha256 of the canonical JSON of its records joined by ``,`` (one encoder
+    call per page, not per record), so page boundaries and envelopes do not change it; the
+    streams are combined in name order, so the order they are fetched in does not either.
+    """
+
+    def __init__(self) -> None:
+        self._streams: dict[str, Any] = {}
+        self._started: set[str] = set()
+
+    def add(self, stream: str, records: list[dict[str, Any]]) -> None:
+        digest = self._streams.setdefault(stream, hashlib.sha256())
+        if not records:
+            return
+        text = json.dumps(
+            records, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        )
+        if stream in self._started:
+            digest.update(b",")
+        self._started.add(stream)
+        digest.update(text[1:-1].encode("utf-8"))
+
+    def hexdigest(self) -> str:
+        total = hashlib.sha256()
+        for stream in sorted(self._streams):
+            total.update(f"{stream}\t{self._streams[stream].hexdigest()}\n".encode())
+        return total.hexdigest()
+
+
 def content_digest(records_by_stream: dict[str, list[dict[str, Any]]]) -> str:
-    """A digest of the records alone: page boundaries and envelopes do not change it."""
-    digest = hashlib.sha256()
-    for stream in sorted(records_by_stream):
-        for record in records_by_stream[stream]:
-            line = json.dumps(
-                [stream, record],
-                sort_keys=True,
-                ensure_ascii=False,
-                separators=(",", ":"),
-                default=str,
-            )
-            digest.update(line.encode("utf-8"))
-            digest.update(b"\n")
+    """The digest of whole record lists (what :class:`ContentDigest` gives page by page)."""
+    digest = ContentDigest()
+    for stream, records in records_by_stream.items():
+        digest.add(stream, records)
     return digest.hexdigest()
 
 
@@ -122,27 +155,38 @@ def extract(
     spec declares (HTTP API or file drop) unless one is given."""
     check_period_published(feed, period)
     root = archive_root or config.archive_dir()
+    # personal data: no key, no extraction (raises before anything is fetched or written)
+    pseudonymiser = Pseudonymiser(pii_key()) if feed.has_pii else None
     source = source or source_for(feed)
-    attempt = Attempt(root, feed.name, period)
+    attempt = Attempt(root, feed.name, period, redact=feed.has_pii)
     source.on_unparseable = attempt.keep_unparseable
-    records: dict[str, list[dict[str, Any]]] = {}
+    digest = ContentDigest()
+    counts: dict[str, int] = {}
     try:
         for stream in feed.streams:
-            rows: list[dict[str, Any]] = []
+            received = 0
             expected_total = None
-            for page, doc in source.pages(stream, {feed.period_field: period}):
-                attempt.write_page(page)
+            digest.add(stream.name, [])
+            pages = source.pages(stream, {feed.period_field: period})
+            if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
+                pages = prefetched(pages)
+            for page, doc in pages:
+                if stream.pii and pseudonymiser is not None:
+                    page, doc = pseudonymiser.page(stream, page, doc)
+                records = doc.get(stream.records_field) if isinstance(doc, dict) else None
+                attempt.write_page(page, len(records) if isinstance(records, list) else None)
                 where = f"{feed.name}/{stream.name} {period} page {page.number}"
                 _check_envelope(feed, stream.name, doc, where)
                 if stream.total_field and expected_total is None:
                     expected_total = doc.get(stream.total_field)
-                rows.extend(doc[stream.records_field])
-            if expected_total is not None and int(expected_total) != len(rows):
+                digest.add(stream.name, doc[stream.records_field])
+                received += len(doc[stream.records_field])
+            if expected_total is not None and int(expected_total) != received:
                 raise PayloadError(
                     f"{feed.name}/{stream.name} {period}: the source announced "
-                    f"{expected_total} rows but {len(rows)} arrived (incomplete or truncated)"
+                    f"{expected_total} rows but {received} arrived (incomplete or truncated)"
                 )
-            records[stream.name] = rows
+            counts[stream.name] = received
     except PeriodNotPublished:
         attempt.fail("period not published")
         raise
@@ -152,7 +196,7 @@ def extract(
     except BaseException as exc:  # anything else: keep what arrived, then re-raise as is
         attempt.fail(f"{type(exc).__name__}: {exc}")
         raise
-    content = content_digest(records)
+    content = digest.hexdigest()
     batch_id = make_batch_id(feed.name, period, content)
     batch_dir = attempt.commit(batch_id, content)
     pages = read_manifest(batch_dir)["pages"]
@@ -162,13 +206,51 @@ def extract(
         batch_id=batch_id,
         content_sha256=content,
         archive_dir=str(batch_dir.relative_to(root)),
-        rows={name: len(rows) for name, rows in records.items()},
+        rows=counts,
         pages=len(pages),
         bytes=sum(p["bytes"] for p in pages),
         notes=list(getattr(source, "notes", [])),
     )
     log.info("extracted %s %s: batch %s, rows %s", feed.name, period, batch_id, batch.rows)
     return batch
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``pages`` fetched by a worker thread up to ``depth`` ahead, so the source produces
+    the next page while this one is pseudonymised and archived (a cursor API can only be
+    read in order, but the wait for it can overlap the work). Errors of the worker are
+    raised here, in order; leaving the loop early stops the worker."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            box.put(("error", exc))
+
+    worker = threading.Thread(target=work, name="cm-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _json_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
@@ -191,3 +273,35 @@ def read_records(feed: FeedSpec, batch_dir: Path) -> dict[str, list[dict[str, An
     for record, body in read_pages(batch_dir):
         out[record.stream].extend(RECORD_READERS[record.format](feed, record, body))
     return out
+
+
+def iter_chunks(
+    feed: FeedSpec,
+    batch_dir: Path,
+    stream: str,
+    chunk_rows: int,
+    only_rows: set[int] | None = None,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The records of one stream as (first row number, records) chunks of about
+    ``chunk_rows``, re-parsed page by page from the archive: memory stays bounded by the
+    chunk whatever the volume of the period. With ``only_rows``, pages without any of those
+    rows are skipped (quarantine looks up a few rows of a large batch)."""
+    first = 0
+    chunk: list[dict[str, Any]] = []
+    for record, body in iter_pages(batch_dir, stream):
+        # pages holding none of the wanted rows are skipped without parsing
+        if (
+            only_rows is not None
+            and record.rows is not None
+            and not chunk
+            and not any(first <= r < first + record.rows for r in only_rows)
+        ):
+            first += record.rows
+            continue
+        chunk.extend(RECORD_READERS[record.format](feed, record, body))
+        if len(chunk) >= chunk_rows:
+            yield first, chunk
+            first += len(chunk)
+            chunk = []
+    if chunk:
+        yield first, chunk

@@ -52,7 +52,7 @@ class FileDropSource:
         self.folder = drop_dir(feed, root)
         self.on_unparseable: Callable[[Page, str], None] | None = None  # files never retry
         self.notes: list[str] = []
-        self._taken_in: set[str] = set()
+        self._intake_done = False
 
     # --- intake --------------------------------------------------------------------------
 
@@ -70,11 +70,18 @@ class FileDropSource:
         log.warning("%s: %s", self.feed.name, reason)
 
     def intake(self, period: str) -> None:
-        """Move the dropped files of ``period`` to ``_processed`` (duplicates and
-        unreadable files aside, with the reason); files of other periods stay."""
-        if period in self._taken_in:
+        """Move every dropped file to ``_processed/<its period>`` (duplicates and unreadable
+        files aside, with the reason).
+
+        Each file is read once, whatever period is being run: a file of another period is
+        filed under that period and loads with that period's run. (Reading every waiting
+        file again for each period made a history of a few hundred files quadratic.)
+        Done once per source object (one run).
+        """
+        del period  # the protocol passes it; every waiting file is taken in at once
+        if self._intake_done:
             return
-        self._taken_in.add(period)
+        self._intake_done = True
         known = {s["sha256"]: s for s in self._sidecars()}
         dropped = sorted(
             (
@@ -84,7 +91,7 @@ class FileDropSource:
             ),
             key=lambda p: (p.stat().st_mtime_ns, p.name),
         )
-        seq = len(self._sidecars(period))
+        seqs: dict[str, int] = {}
         for path in dropped:
             body = path.read_bytes()
             sha = hashlib.sha256(body).hexdigest()
@@ -102,10 +109,10 @@ class FileDropSource:
             except FileRejected as exc:
                 self._set_aside(path, REJECTED, f"{exc}；该文件未入库，请更正后重新报送")
                 continue
-            if parsed.period != period:
-                continue
-            seq += 1
-            target = self.folder / PROCESSED / period / f"{seq:05d}-{sha[:12]}.xlsx"
+            if parsed.period not in seqs:
+                seqs[parsed.period] = len(self._sidecars(parsed.period))
+            seq = seqs[parsed.period] = seqs[parsed.period] + 1
+            target = self.folder / PROCESSED / parsed.period / f"{seq:05d}-{sha[:12]}.xlsx"
             target.parent.mkdir(parents=True, exist_ok=True)
             sidecar = {
                 "file": path.name,

@@ -29,6 +29,9 @@ class Page:
     body: bytes
     received_at: datetime
     format: str = "json"  # how read_records re-parses the archived bytes
+    # set when ``body`` is not what arrived (personal data pseudonymised): the checksum and
+    # size of the bytes received, kept in the manifest instead of the bytes themselves
+    received: dict[str, Any] | None = None
 
 
 class Source(Protocol):

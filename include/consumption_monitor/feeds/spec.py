@@ -79,6 +79,44 @@ def _derive(raw: str | dict[str, Any], where: str) -> DeriveSpec:
 
 
 @dataclass(frozen=True)
+class PiiSpec:
+    """A personal-data field of the source, replaced in the extract step by a keyed hash.
+
+    ``field`` (e.g. ``consumer_id``) never leaves the extract step: the page written to the
+    archive carries ``pseudonym`` (64 hex HMAC-SHA256) and ``valid`` (the identifier's
+    check, e.g. GB 11643 for a resident ID) instead; both are declared columns.
+    """
+
+    field: str
+    kind: Literal["resident_id", "mobile"]
+    pseudonym: str
+    valid: str
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check that needs more than one chunk or the warehouse (history), by name with
+    parameters, evaluated after the chunked suite run (``validation/history.py``)."""
+
+    name: str
+    severity: str = "critical"
+    description: str = ""
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in self.params
+        }
+
+
+def _check(raw: dict[str, Any]) -> CheckSpec:
+    fixed = {k: raw[k] for k in ("name", "severity", "description") if k in raw}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k not in fixed}
+    return CheckSpec(**fixed, params=tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
 class StreamSpec:
     name: str
     table: str  # base name of the warehouse tables: stg_<table>, core_<table>
@@ -91,6 +129,16 @@ class StreamSpec:
     unit_field: str | None = "unit"
     derive: tuple[DeriveSpec, ...] = ()
     description: str = ""
+    # Transaction-scale streams: personal-data fields pseudonymised at extract, validation
+    # and load in chunks of ``chunk_rows`` (None: the whole period at once), no staging
+    # copy (the archive is the replayable history), history checks beside the suite, and
+    # the column quarantine listings group by (``audit_key``, e.g. the enterprise USCC).
+    pii: tuple[PiiSpec, ...] = ()
+    chunk_rows: int | None = None
+    staging: bool = True
+    history_checks: tuple[CheckSpec, ...] = ()
+    audit_key: str | None = None
+    indexes: tuple[tuple[str, ...], ...] = ()  # extra core indexes (history checks' lookups)
 
     @property
     def column_names(self) -> list[str]:
@@ -123,6 +171,17 @@ class FeedSpec:
     published_months: tuple[int, ...] = tuple(range(1, 13))
     description: str = ""
     measures: tuple[int, ...] = ()
+    # when a period is due: {day: N} or {workday: N} of the following month (alerts/lateness)
+    due: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def chunked(self) -> bool:
+        """Streams processed in bounded chunks (transaction-scale feeds)."""
+        return any(s.chunk_rows for s in self.streams)
+
+    @property
+    def has_pii(self) -> bool:
+        return any(s.pii for s in self.streams)
 
     def stream(self, name: str) -> StreamSpec:
         for stream in self.streams:
@@ -153,6 +212,9 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
         paginator=paginator,
         keys=tuple(raw.pop("keys")),
         derive=tuple(_derive(d, where) for d in raw.pop("derive", ())),
+        pii=tuple(PiiSpec(**p) for p in raw.pop("pii", ())),
+        history_checks=tuple(_check(c) for c in raw.pop("history_checks", ())),
+        indexes=tuple(tuple(i) for i in raw.pop("indexes", ())),
         **raw,
     )
     names = set(stream.column_names)

@@ -15,6 +15,7 @@ def feeds() -> dict[str, ServedFeed]:
         ecommerce_data,
         employment_data,
         retail_data,
+        tradein_data,
     )
 
     served = (
@@ -22,6 +23,7 @@ def feeds() -> dict[str, ServedFeed]:
         ecommerce_data.SERVED,
         employment_data.SERVED,
         complaints_data.SERVED,
+        tradein_data.SERVED,
     )
     return {feed.name: feed for feed in served}
 

@@ -18,6 +18,8 @@ from consumption_monitor.periods import Period, last_full_month, period_range
 
 Row = dict[str, Any]
 RowsFn = Callable[[Period, int, date], list[Row]]  # (period, revision, as_of) -> rows
+# (period, revision, as_of, first row, page size) -> (rows in the period, the window's rows)
+WindowFn = Callable[[Period, int, date, int, int], tuple[int, list[Row]]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class ServedStream:
     paging: Literal["page", "cursor"]
     rows: RowsFn
     defects: tuple[Defect, ...] = ()
+    # transaction-scale streams build only the rows of the page asked for; their defects
+    # are ``edit`` defects at a position modulo the period's row count
+    window: WindowFn | None = None
 
     @property
     def defect_names(self) -> tuple[str, ...]:
@@ -107,3 +112,20 @@ class ServedFeed:
         if last < self.first_period:
             return []
         return [p for p in period_range(self.first_period, last) if self.is_published_alone(p)]
+
+
+def inject_window(
+    rows: list[Row], start: int, total: int, defects: Sequence[Defect], which: Iterable[str]
+) -> list[Row]:
+    """The window ``rows`` (positions ``start``…) with the chosen ``edit`` defects applied
+    where their position (modulo ``total``) falls inside it."""
+    chosen = set(which)
+    if not rows or not total:
+        return rows
+    for defect in defects:
+        if defect.name not in chosen or defect.change is None or defect.mode != "edit":
+            continue
+        index = defect.position % total
+        if start <= index < start + len(rows):
+            defect.change(rows[index - start])
+    return rows

@@ -37,7 +37,12 @@ from urllib.parse import parse_qs, urlsplit
 from consumption_monitor.periods import Period, PeriodError, last_full_month
 from consumption_monitor.sample_server import catalog, retail_data
 from consumption_monitor.sample_server.faults import Applied, FaultError, FaultPlan, FaultRule
-from consumption_monitor.sample_server.served import ServedFeed, ServedStream, inject
+from consumption_monitor.sample_server.served import (
+    ServedFeed,
+    ServedStream,
+    inject,
+    inject_window,
+)
 
 log = logging.getLogger(__name__)
 
@@ -324,11 +329,15 @@ class FeedServer:
         if isinstance(window, Response):
             return window
         self.faults.take_data(path, str(period), applied, defects=stream.defect_names)
+        start, size = window
+        if stream.window is not None:  # transaction scale: build only this page's rows
+            total, rows = stream.window(period, applied.revision or 0, self._today(), start, size)
+            rows = inject_window(rows, start, total, stream.defects, applied.defects)
+            return self._page(feed, stream, period, _without(rows, applied), start, size, total)
         rows = stream.rows(period, applied.revision or 0, self._today())
         if applied.defects:
             rows = inject(rows, stream.defects, applied.defects)
         rows = _without(rows, applied)
-        start, size = window
         head: dict[str, Any] = {"feed": feed.name, "stream": stream.name, "period": str(period)}
         if feed.unit is not None:
             head["unit"] = feed.unit
@@ -346,14 +355,30 @@ class FeedServer:
                     "data": rows[start : start + size],
                 },
             )
+        return self._page(feed, stream, period, rows[start : start + size], start, size, len(rows))
+
+    @staticmethod
+    def _page(
+        feed: ServedFeed,
+        stream: ServedStream,
+        period: Period,
+        rows: list[dict[str, Any]],
+        start: int,
+        size: int,
+        total: int,
+    ) -> Response:
+        """One cursor page: ``rows`` are the window's rows of a period of ``total`` rows."""
+        head: dict[str, Any] = {"feed": feed.name, "stream": stream.name, "period": str(period)}
+        if feed.unit is not None:
+            head["unit"] = feed.unit
         end = start + size
         return Response(
             200,
             {
                 **head,
-                "total": len(rows),
-                "next_cursor": _encode_cursor(period, end) if end < len(rows) else None,
-                "data": rows[start:end],
+                "total": total,
+                "next_cursor": _encode_cursor(period, end) if end < total else None,
+                "data": rows,
             },
         )
 
@@ -490,6 +515,14 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="以该日期为“今天”决定已发布的期别（默认今天）",
     )
     parser.add_argument(
+        "--tradein-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="以旧换新交易每月行数（默认约 2000；亦可设环境变量 CM_TRADEIN_ROWS_PER_MONTH），"
+        "按游标位置逐页生成，不占内存",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault_arg,
@@ -530,6 +563,10 @@ def serve_forever(
 def run_cli(args: argparse.Namespace) -> int:
     """Entry point of ``cm feed-server``; returns the process exit code."""
     token = args.token if args.token else os.environ.get(TOKEN_ENV) or None
+    if getattr(args, "tradein_rows", None):
+        from consumption_monitor.sample_server.tradein_data import ROWS_ENV
+
+        os.environ[ROWS_ENV] = str(args.tradein_rows)
     try:
         faults = FaultPlan.from_specs(getattr(args, "fault", None))
     except FaultError as exc:

@@ -19,12 +19,17 @@ from typing import Any
 import pandas as pd
 
 from consumption_monitor.feeds.frames import ROW
-from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation import derivations
 from consumption_monitor.validation.suites import build_suite, read_suite
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
+
+
+def expectation_label(expectation_type: str, column: str | None) -> str:
+    """How an expectation is named in quarantine rows, summaries and alerts."""
+    return f"{expectation_type}[{column}]" if column else expectation_type
 
 
 @dataclass
@@ -48,8 +53,7 @@ class Outcome:
     exception: str | None = None
 
     def label(self) -> str:
-        col = f"[{self.column}]" if self.column else ""
-        return f"{self.expectation_type}{col}"
+        return expectation_label(self.expectation_type, self.column)
 
 
 @dataclass
@@ -61,6 +65,8 @@ class ValidationReport:
     # stream -> row number -> labels of the critical expectations the row failed
     quarantine: dict[str, dict[int, list[str]]]
     rows: dict[str, int]
+    # stream -> the column quarantine listings group by (e.g. the enterprise USCC)
+    entity_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -137,27 +143,72 @@ def _outcome(stream: str, suite: str, result: dict[str, Any]) -> Outcome:
     )
 
 
+class SuiteRunner:
+    """One GX context, batch definition and suite for every frame of a stream.
+
+    Why: a transaction-scale stream is validated chunk by chunk; building the context per
+    chunk costs time and leaves registrations behind in GX, so memory would grow with the
+    number of chunks. Each ``run`` validates a new dataframe on the same definition."""
+
+    def __init__(self, suite_doc: dict[str, Any]) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm
+        asset = context.data_sources.add_pandas("batch").add_dataframe_asset(suite_doc["name"])
+        self.definition = asset.add_batch_definition_whole_dataframe("whole")
+        self.suite = build_suite(suite_doc)
+
+    def run(self, frame: pd.DataFrame, params: dict[str, Any]) -> list[dict]:
+        batch = self.definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(
+            self.suite,
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE},
+            expectation_parameters=params,
+        )
+        return result.to_json_dict()["results"]
+
+
 def _run_suite(
     frame: pd.DataFrame, suite_doc: dict[str, Any], params: dict[str, Any]
 ) -> list[dict]:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    return SuiteRunner(suite_doc).run(frame, params)
 
-    for name in ("great_expectations", "great_expectations.data_context.types.base"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm in task logs
-    asset = context.data_sources.add_pandas("batch").add_dataframe_asset(suite_doc["name"])
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
-        batch_parameters={"dataframe": frame}
+
+def _check_stream(
+    stream: StreamSpec,
+    frame: pd.DataFrame,
+    ctx: derivations.DeriveContext,
+    period: str,
+    suite_runner: SuiteRunner | None = None,
+) -> tuple[list[Outcome], dict[int, list[str]]]:
+    """Derive, run the stream's suite on one frame; outcomes and the critical failures by
+    row (``_row``, the position in the whole batch)."""
+    frame = frame.reset_index(drop=True)  # GX reports positions
+    frame = derivations.apply(stream.derive, frame, stream.name, ctx)
+    suite_doc = read_suite(stream.suite_name)
+    # code lists live in the spec (one source for templates and checks): suites refer
+    # to them as {"$PARAMETER": "choices_<column>"}
+    params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
+    params = {"expected_periods": [period], **params}
+    if suite_runner is not None:
+        results = suite_runner.run(frame, params)
+    else:
+        results = _run_suite(frame, suite_doc, params)
+    outcomes = sorted(
+        (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
     )
-    result = batch.validate(
-        build_suite(suite_doc),
-        result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE},
-        expectation_parameters=params,
-    )
-    return result.to_json_dict()["results"]
+    rows: dict[int, list[str]] = {}
+    for outcome in outcomes:
+        if outcome.severity != "critical":
+            continue
+        for position in outcome.unexpected_rows:
+            rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
+    return outcomes, rows
 
 
 def validate_batch(
@@ -177,23 +228,8 @@ def validate_batch(
     outcomes: list[Outcome] = []
     quarantine: dict[str, dict[int, list[str]]] = {}
     for stream in feed.streams:
-        frame = frames[stream.name].reset_index(drop=True)  # GX reports positions
-        frame = derivations.apply(stream.derive, frame, stream.name, ctx)
-        suite_doc = read_suite(stream.suite_name)
-        # code lists live in the spec (one source for templates and checks): suites refer
-        # to them as {"$PARAMETER": "choices_<column>"}
-        params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
-        results = _run_suite(frame, suite_doc, {"expected_periods": [period], **params})
-        stream_outcomes = sorted(
-            (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
-        )
+        stream_outcomes, rows = _check_stream(stream, frames[stream.name], ctx, period)
         outcomes.extend(stream_outcomes)
-        rows: dict[int, list[str]] = {}
-        for outcome in stream_outcomes:
-            if outcome.severity != "critical":
-                continue
-            for position in outcome.unexpected_rows:
-                rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
         quarantine[stream.name] = dict(sorted(rows.items()))
     report = ValidationReport(
         feed=feed.name,

@@ -100,7 +100,11 @@ def upgrade(url: str | None = None, *, engine: Engine | None = None) -> str | No
         if migrated:
             command.upgrade(cfg, "head")
         refresh_reference(conn, force=migrated)
-        refresh_views(conn, force=migrated)
+        if refresh_views(conn, force=migrated) and is_postgres(engine):
+            from consumption_monitor.warehouse.roles import grant_analyst, role_exists
+
+            if role_exists(conn):  # recreated views lost their grants
+                grant_analyst(conn)
         revision = current_revision(conn)
     log.info("warehouse %s at revision %s", engine.url.render_as_string(), revision)
     return revision

@@ -57,20 +57,27 @@ def _feed_columns(stream: StreamSpec) -> list[Column]:
     ]
 
 
-def stream_tables(stream: StreamSpec) -> tuple[Table, Table]:
-    """``stg_<table>``: every accepted batch; ``core_<table>``: the current version."""
-    stg = Table(
-        f"stg_{stream.table}",
-        metadata,
-        Column("batch_id", String(BATCH_ID), primary_key=True),
-        *_feed_columns(stream),
-        comment=f"staging: typed rows of every accepted batch — {stream.description}",
-    )
+def stream_tables(stream: StreamSpec) -> tuple[Table | None, Table]:
+    """``stg_<table>``: every accepted batch; ``core_<table>``: the current version.
+
+    Streams declared ``staging: false`` (transaction scale) have no staging table: their
+    batches stay replayable from the raw archive, and the load writes core directly. The
+    period leads the primary key, so core is ready for partitioning by month."""
+    stg = None
+    if stream.staging:
+        stg = Table(
+            f"stg_{stream.table}",
+            metadata,
+            Column("batch_id", String(BATCH_ID), primary_key=True),
+            *_feed_columns(stream),
+            comment=f"staging: typed rows of every accepted batch — {stream.description}",
+        )
     core = Table(
         f"core_{stream.table}",
         metadata,
         *_feed_columns(stream),
         Column("batch_id", String(BATCH_ID), nullable=False),
+        *(Index(None, *columns) for columns in stream.indexes),
         comment=f"core: current version per period — {stream.description}",
     )
     return stg, core
@@ -91,6 +98,11 @@ raw_payload = Table(
     Column("params", Text),
     Column("http_status", Integer),
     Column("received_at", DateTime(timezone=True)),
+    Column(
+        "received_sha256",
+        String(64),
+        comment="of the bytes received, when the archived page is pseudonymised",
+    ),
     comment="raw: every archived page of every batch, with its checksum",
 )
 
@@ -194,9 +206,39 @@ audit_quarantine = Table(
     Column("period", String(7), nullable=False),
     Column("failed_expectations", Text, nullable=False, comment="JSON list"),
     Column("raw_values", Text, nullable=False, comment="JSON object as received"),
+    Column("entity_key", String(64), comment="who the row is about, e.g. the enterprise USCC"),
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_quarantine_feed_period", "feed", "period"),
+    Index("ix_audit_quarantine_feed_entity", "feed", "entity_key"),
     comment="audit: rows held back by critical row-level checks, with their raw values",
+)
+
+audit_alert = Table(
+    "audit_alert",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("kind", String(16), nullable=False, comment="failure | warning | late | recovery"),
+    Column("level", String(16), nullable=False, comment="critical | warning | info"),
+    Column(
+        "signature", String(64), nullable=False, comment="what failed: the dedup key's third part"
+    ),
+    Column("channel", String(32), nullable=False, comment="webhook:<format> | email | preview"),
+    Column("status", String(16), nullable=False, comment="sent | failed"),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False, comment="the message as rendered for the channel"),
+    Column("batch_id", String(BATCH_ID)),
+    Column("dag_id", String(250)),
+    Column("dag_run_id", String(250)),
+    Column("task_id", String(250)),
+    Column("error", Text, comment="why sending failed (never a secret)"),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(32), comment="alert_id of the recovery message"),
+    Index("ix_audit_alert_feed_period", "feed", "period"),
+    Index("ix_audit_alert_dedup", "feed", "period", "signature", "channel"),
+    comment="audit: every alert and recovery message sent (or attempted), per channel",
 )
 
 mart_indicator_snapshot = Table(
@@ -221,6 +263,18 @@ mart_indicator_snapshot = Table(
     Column("source_batches", Text, nullable=False, comment="batch ids the values came from"),
     Column("validation_state", String(16), comment="worst verdict of the source batches"),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), comment="target | milestone | indicator (measure catalog)"),
+    Column("data_period", String(7), comment="latest period of data the values cover"),
+    Column("data_loaded_at", DateTime(timezone=True), comment="when its newest batch loaded"),
+    Column("months_elapsed", Integer, comment="months of the year the data covers"),
+    Column("prior_ytd", Numeric(18, 4, asdecimal=False), comment="same months a year earlier"),
+    Column("milestone_status", String(16), comment="ledger status of a milestone task"),
+    Column("status_date", String(10), comment="date of the milestone's latest progress"),
+    Column(
+        "previous_snapshot_id",
+        String(24),
+        comment="the snapshot of the same KPI and period this one replaced",
+    ),
     Index("ix_mart_indicator_snapshot_kpi_period", "kpi_id", "period"),
     comment="mart: immutable indicator snapshots; a revision adds a row",
 )
@@ -258,14 +312,17 @@ audit_reference_data = Table(
     comment="audit: the reference tables in place and the file they were loaded from",
 )
 
-FEED_TABLES: dict[str, tuple[Table, Table]] = {}
+FEED_TABLES: dict[str, tuple[Table | None, Table]] = {}
 for _feed in list_feeds():
     for _stream in load_feed(_feed).streams:
         FEED_TABLES[_stream.table] = stream_tables(_stream)
 
 
 def staging(stream: StreamSpec) -> Table:
-    return FEED_TABLES[stream.table][0]
+    table = FEED_TABLES[stream.table][0]
+    if table is None:
+        raise KeyError(f"stream {stream.name} has no staging table (staging: false)")
+    return table
 
 
 def core(stream: StreamSpec) -> Table:

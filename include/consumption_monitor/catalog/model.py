@@ -1,0 +1,282 @@
+"""The measure catalog as typed objects, loaded from ``measures.yaml``.
+
+The YAML is the single place where the plan's measures, KPIs, targets, sources and status
+thresholds are written down; the snapshot engine, the report and the alerts read them from
+here. Loading checks the file thoroughly so a typo fails at load time, not in a report.
+Only ``yaml`` is imported, so DAG files may use the catalog at parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CATALOG_FILE = Path(__file__).resolve().parent / "measures.yaml"
+
+FEEDS: tuple[str, ...] = (
+    "retail_monthly",
+    "ecommerce_monthly",
+    "employment_monthly",
+    "complaints_12315",
+    "work_ledgers",
+    "tradein_transactions",
+)
+ACTIONS: tuple[str, ...] = ("一", "二", "三", "四", "五", "六")
+KINDS: tuple[str, ...] = ("target", "milestone", "indicator")
+COMPARATORS: tuple[str, ...] = (">=", ">", "=")
+# aggregation -> the `columns` keys it needs, and those it may use
+AGGREGATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "ytd_value": (frozenset({"ytd"}), frozenset({"month", "yoy_ytd", "yoy_month"})),
+    "sum_months": (frozenset({"value"}), frozenset()),
+    "ratio_months": (frozenset({"numerator", "denominator"}), frozenset()),
+    "count_year": (frozenset(), frozenset()),
+    "milestone": (frozenset(), frozenset()),
+    "none": (frozenset(), frozenset()),
+}
+YOY_BASES: tuple[str, ...] = ("published", "computed", "none")
+STATUSES: tuple[str, ...] = ("已完成", "正常推进", "进度滞后", "严重滞后", "暂无数据")
+
+
+class CatalogError(ValueError):
+    """The catalog file is inconsistent; the message names the measure or KPI."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A numeric target of the plan, in the KPI's unit, for the KPI's period."""
+
+    value: float
+    comparator: str  # ">=", ">" or "="
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "comparator": self.comparator}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One thing a measure is judged on: a target, a milestone or an economic indicator."""
+
+    id: str
+    name: str
+    kind: str
+    measure_number: int
+    unit: str | None
+    period: str | None
+    target: Target | None
+    source: str | None  # warehouse view, None when no feed carries it yet
+    feed: str | None
+    aggregation: str
+    columns: dict[str, str] = field(default_factory=dict)
+    filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scale: float = 1.0  # source unit -> KPI unit
+    factor: float = 1.0  # ratio_months: numerator / denominator * factor
+    pace: str | tuple[float, ...] = "linear"  # linear | level | 12 cumulative shares
+    yoy: str = "none"
+    task: str | None = None  # milestone: the task name in the ledger
+    seed: str | None = None  # the seed sentence a target comes from
+
+    @property
+    def has_source(self) -> bool:
+        return self.source is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "unit": self.unit,
+            "period": self.period,
+            "target": self.target.to_dict() if self.target else None,
+            "source": self.source,
+            "feed": self.feed,
+            "aggregation": self.aggregation,
+            "columns": dict(self.columns),
+            "filter": {k: list(v) for k, v in self.filter.items()},
+            "scale": self.scale,
+            "factor": self.factor,
+            "pace": list(self.pace) if isinstance(self.pace, tuple) else self.pace,
+            "yoy": self.yoy,
+            "task": self.task,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One of the plan's 19 measures (（一）…（十九）)."""
+
+    number: int
+    action: str
+    action_title: str
+    title: str
+    responsible_units: list[str]
+    kpis: list[Kpi]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "action": self.action,
+            "action_title": self.action_title,
+            "title": self.title,
+            "responsible_units": list(self.responsible_units),
+            "kpis": [k.to_dict() for k in self.kpis],
+        }
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """Thresholds on the completion ratio and the milestone status mapping."""
+
+    on_track: float
+    lagging: float
+    milestone: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    plan: str
+    actions: dict[str, str]
+    measures: list[Measure]
+    status: StatusRules
+
+    @property
+    def kpis(self) -> list[Kpi]:
+        return [k for m in self.measures for k in m.kpis]
+
+    def measure(self, number: int) -> Measure:
+        for m in self.measures:
+            if m.number == number:
+                return m
+        raise KeyError(f"no measure {number}")
+
+    def kpi(self, kpi_id: str) -> Kpi:
+        for k in self.kpis:
+            if k.id == kpi_id:
+                return k
+        raise KeyError(f"no KPI {kpi_id!r}")
+
+    def measures_for_feed(self, feed: str) -> list[Measure]:
+        """The measures with at least one KPI computed from ``feed``'s data."""
+        return [m for m in self.measures if any(k.feed == feed for k in m.kpis)]
+
+    def sources(self) -> set[str]:
+        return {k.source for k in self.kpis if k.source}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan, "measures": [m.to_dict() for m in self.measures]}
+
+
+def _pace(raw: Any, where: str) -> str | tuple[float, ...]:
+    if raw in ("linear", "level"):
+        return raw
+    if isinstance(raw, list) and len(raw) == 12:
+        shares = tuple(float(x) for x in raw)
+        if list(shares) != sorted(shares) or shares[0] < 0 or shares[-1] != 1:
+            raise CatalogError(f"{where}: a schedule is 12 rising cumulative shares ending at 1")
+        return shares
+    raise CatalogError(f"{where}: pace is linear, level or 12 cumulative shares")
+
+
+def _kpi(raw: dict[str, Any], number: int) -> Kpi:
+    where = f"measure {number} KPI {raw.get('id')!r}"
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise CatalogError(f"{where}: kind must be one of {KINDS}")
+    target = None
+    if raw.get("target") is not None:
+        t = raw["target"]
+        if t.get("comparator") not in COMPARATORS or not isinstance(t.get("value"), int | float):
+            raise CatalogError(f"{where}: a target is {{value: number, comparator: >=|>|=}}")
+        target = Target(t["value"], t["comparator"])
+    if (kind == "target") != (target is not None):
+        raise CatalogError(f"{where}: kind target and a target go together")
+    aggregation = raw.get("aggregation")
+    if aggregation not in AGGREGATIONS:
+        raise CatalogError(f"{where}: aggregation must be one of {tuple(AGGREGATIONS)}")
+    columns = dict(raw.get("columns") or {})
+    needed, optional = AGGREGATIONS[aggregation]
+    if not needed <= set(columns) or set(columns) - needed - optional:
+        raise CatalogError(f"{where}: {aggregation} takes columns {sorted(needed | optional)}")
+    source, feed = raw.get("source"), raw.get("feed")
+    if (aggregation == "none") != (source is None) or (source is None) != (feed is None):
+        raise CatalogError(f"{where}: source and feed are both set unless aggregation is none")
+    if feed is not None and feed not in FEEDS:
+        raise CatalogError(f"{where}: unknown feed {feed!r}")
+    if (kind == "milestone") != (aggregation == "milestone") or (
+        kind == "milestone" and not raw.get("task")
+    ):
+        raise CatalogError(f"{where}: a milestone KPI names its ledger task")
+    yoy = raw.get("yoy", "none")
+    if yoy not in YOY_BASES:
+        raise CatalogError(f"{where}: yoy must be one of {YOY_BASES}")
+    if yoy == "published" and "yoy_ytd" not in columns:
+        raise CatalogError(f"{where}: a published YoY needs a yoy_ytd column")
+    return Kpi(
+        id=str(raw["id"]),
+        name=str(raw["name"]),
+        kind=kind,
+        measure_number=number,
+        unit=raw.get("unit"),
+        period=raw.get("period"),
+        target=target,
+        source=source,
+        feed=feed,
+        aggregation=aggregation,
+        columns=columns,
+        filter={k: tuple(str(x) for x in v) for k, v in (raw.get("filter") or {}).items()},
+        scale=float(raw.get("scale", 1)),
+        factor=float(raw.get("factor", 1)),
+        pace=_pace(raw.get("pace", "level" if kind == "milestone" else "linear"), where),
+        yoy=yoy,
+        task=raw.get("task"),
+        seed=raw.get("seed"),
+    )
+
+
+def parse_catalog(data: dict[str, Any]) -> Catalog:
+    """Build and check a catalog from the parsed YAML."""
+    actions = {str(k): str(v) for k, v in data["actions"].items()}
+    if tuple(actions) != ACTIONS:
+        raise CatalogError(f"actions must be {ACTIONS}")
+    measures = []
+    for raw in data["measures"]:
+        number = int(raw["number"])
+        if raw["action"] not in actions:
+            raise CatalogError(f"measure {number}: unknown action {raw['action']!r}")
+        measures.append(
+            Measure(
+                number=number,
+                action=raw["action"],
+                action_title=actions[raw["action"]],
+                title=str(raw["title"]),
+                responsible_units=[str(u) for u in raw["responsible_units"]],
+                kpis=[_kpi(k, number) for k in raw["kpis"]],
+            )
+        )
+    if [m.number for m in measures] != list(range(1, len(measures) + 1)):
+        raise CatalogError("measures must be numbered 1, 2, … in order")
+    ids = [k.id for m in measures for k in m.kpis]
+    if len(ids) != len(set(ids)):
+        raise CatalogError(f"duplicate KPI ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+    rules = data["status"]
+    status = StatusRules(
+        on_track=float(rules["on_track"]),
+        lagging=float(rules["lagging"]),
+        milestone={str(k): str(v) for k, v in rules["milestone"].items()},
+    )
+    if not 0 < status.lagging < status.on_track <= 1:
+        raise CatalogError("status thresholds: 0 < lagging < on_track <= 1")
+    if not set(status.milestone.values()) <= set(STATUSES):
+        raise CatalogError(f"milestone statuses must be among {STATUSES}")
+    return Catalog(plan=str(data["plan"]), actions=actions, measures=measures, status=status)
+
+
+@cache
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """The catalog (cached per path); ``path`` defaults to the packaged measures.yaml."""
+    text = Path(path or CATALOG_FILE).read_text(encoding="utf-8")
+    return parse_catalog(yaml.safe_load(text))

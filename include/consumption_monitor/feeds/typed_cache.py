@@ -1,0 +1,66 @@
+"""Typed chunks kept between validation and load of a transaction-scale batch.
+
+Why: typing a chunk (JSON parse, per-value conversion) costs about as much as the COPY
+itself. Validation has typed every chunk already, so it spools them (pickle, beside the
+data directory, no personal data: the records are pseudonymised) and the load reads them
+back instead of re-parsing the archive. It is only a cache: a load that finds it missing
+or incomplete (another worker, a crash) re-types from the archive, which stays the
+reference; the spool is removed once the batch is loaded.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from consumption_monitor import config
+
+DONE = "complete"
+
+
+def cache_dir(feed: str, period: str, batch_id: str, stream: str) -> Path:
+    return config.data_dir() / "typed_cache" / feed / period / batch_id / stream
+
+
+class Spool:
+    """Write a stream's typed chunks in order; ``close`` marks the spool complete."""
+
+    def __init__(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        self.path = path
+        self.count = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        with open(self.path / f"{self.count:06d}.pkl", "wb") as fh:
+            pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def close(self) -> None:
+        (self.path / DONE).write_text(str(self.count), encoding="utf-8")
+
+
+def read(path: Path) -> Iterator[pd.DataFrame] | None:
+    """The spooled chunks in order, or None when there is no complete spool."""
+    marker = path / DONE
+    if not marker.exists():
+        return None
+    count = int(marker.read_text(encoding="utf-8"))
+    files = [path / f"{i:06d}.pkl" for i in range(count)]
+    if not all(f.exists() for f in files):
+        return None
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for file in files:
+            with open(file, "rb") as fh:
+                yield pickle.load(fh)  # our own spool, written by validation
+
+    return chunks()
+
+
+def drop(feed: str, period: str, batch_id: str) -> None:
+    shutil.rmtree(config.data_dir() / "typed_cache" / feed / period / batch_id, ignore_errors=True)

@@ -1,0 +1,158 @@
+"""Validation of transaction-scale streams in bounded chunks.
+
+Why: a province's month is millions of rows; a whole-period DataFrame (and GX's copies of
+it) would grow with the volume. Here each chunk of ``stream.chunk_rows`` archived records is
+typed, derived and run through the same suite and severity policy as a small feed; the
+per-chunk results are summed into one outcome per expectation (``mostly`` applied to the
+totals), and the checks that need every chunk or the warehouse (history checks) run
+beside them. Only quarantined rows' raw values are kept, so memory is bounded by the chunk
+plus compact keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from consumption_monitor.feeds import typed_cache
+from consumption_monitor.feeds.engine import iter_chunks
+from consumption_monitor.feeds.frames import iter_frames, to_frame
+from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.validation import derivations
+from consumption_monitor.validation.history import HistoryCheck, make_checks
+from consumption_monitor.validation.runner import (
+    SAMPLE_SIZE,
+    Outcome,
+    SuiteRunner,
+    ValidationReport,
+    _check_stream,
+)
+from consumption_monitor.validation.suites import read_suite
+
+log = logging.getLogger(__name__)
+DEFAULT_MOSTLY = 0.9
+
+Quarantined = dict[str, dict[int, dict[str, Any]]]  # stream -> row -> record as archived
+
+
+def _merge(total: Outcome | None, part: Outcome) -> Outcome:
+    """Sum two chunks' results of one expectation; success re-decided on the totals."""
+    if total is None:
+        return replace(part, unexpected_rows=list(part.unexpected_rows))
+    elements = (total.element_count or 0) + (part.element_count or 0)
+    unexpected = (total.unexpected_count or 0) + (part.unexpected_count or 0)
+    total.element_count = elements
+    total.unexpected_count = unexpected
+    total.unexpected_percent = 100.0 * unexpected / elements if elements else 0.0
+    total.sample = (total.sample + part.sample)[:SAMPLE_SIZE]
+    total.unexpected_rows = total.unexpected_rows + part.unexpected_rows
+    total.exception = total.exception or part.exception
+    mostly = total.kwargs.get("mostly")
+    if mostly is not None and total.exception is None and elements:
+        total.success = (1 - unexpected / elements) >= float(mostly)
+    else:
+        total.success = total.success and part.success
+    return total
+
+
+def _history_outcome(index: int, stream: StreamSpec, check: HistoryCheck) -> Outcome:
+    kwargs = check.spec.kwargs
+    mostly = float(kwargs.get("mostly", DEFAULT_MOSTLY))
+    bad, elements = len(check.flagged), check.elements
+    return Outcome(
+        stream=stream.name,
+        suite=stream.suite_name,
+        index=index,
+        expectation_type=check.spec.name,
+        column=kwargs.get("column"),
+        severity=check.spec.severity,
+        description=check.spec.description,
+        success=(1 - bad / elements) >= mostly if elements else True,
+        element_count=elements,
+        unexpected_count=bad,
+        unexpected_percent=100.0 * bad / elements if elements else 0.0,
+        sample=[str(v) for v in check.sample[:SAMPLE_SIZE]],
+        kwargs=kwargs,
+    )
+
+
+def validate_chunked(
+    feed: FeedSpec, period: str, batch_id: str, batch_dir: Path, engine: Engine
+) -> tuple[ValidationReport, Quarantined]:
+    """Run every stream's suite chunk by chunk plus its history checks; returns the report
+    and the raw records of the quarantined rows (for ``audit_quarantine``)."""
+    outcomes: list[Outcome] = []
+    quarantine: dict[str, dict[int, list[str]]] = {}
+    kept: Quarantined = {}
+    rows: dict[str, int] = {}
+    for stream in feed.streams:
+        merged: dict[int, Outcome] = {}
+        failed: dict[int, list[str]] = {}
+        checks = make_checks(stream, period, engine)
+        suite_runner = SuiteRunner(read_suite(stream.suite_name))
+        count = 0
+        frames = iter_frames(feed, batch_dir, stream)
+        spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
+        for i, frame in enumerate(frames):
+            count += len(frame)
+            spool.write(frame)  # typed once: the load reads these back
+            ctx = derivations.DeriveContext(
+                period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
+            )
+            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, suite_runner)
+            for outcome in chunk_outcomes:
+                merged[outcome.index] = _merge(merged.get(outcome.index), outcome)
+            for row, labels in chunk_rows.items():
+                failed.setdefault(row, []).extend(labels)
+            for check in checks:
+                check.observe(frame)
+            log.info("validated %s %s chunk %d: %d rows", feed.name, period, i + 1, len(frame))
+        spool.close()
+        if count == 0:  # an empty period still meets its suite (row count, columns)
+            ctx = derivations.DeriveContext(period=period, frames={}, keys={})
+            chunk_outcomes, _ = _check_stream(stream, to_frame(stream, []), ctx, period)
+            merged = {o.index: o for o in chunk_outcomes}
+        stream_outcomes = [merged[k] for k in sorted(merged)]
+        for outcome in stream_outcomes:
+            outcome.unexpected_rows = []  # summarised by quarantine; not kept per outcome
+        base = 1 + max(merged, default=-1)
+        for j, check in enumerate(checks):
+            check.finish()
+            outcome = _history_outcome(base + j, stream, check)
+            stream_outcomes.append(outcome)
+            if check.spec.severity == "critical":
+                for row in check.flagged:
+                    failed.setdefault(row, []).append(outcome.label())
+        outcomes.extend(stream_outcomes)
+        quarantine[stream.name] = dict(sorted(failed.items()))
+        kept[stream.name] = _records_of(feed, batch_dir, stream, set(failed))
+        rows[stream.name] = count
+    report = ValidationReport(
+        feed=feed.name,
+        period=period,
+        batch_id=batch_id,
+        outcomes=outcomes,
+        quarantine=quarantine,
+        rows=rows,
+        entity_keys={s.name: s.audit_key for s in feed.streams if s.audit_key},
+    )
+    log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
+    return report, kept
+
+
+def _records_of(
+    feed: FeedSpec, batch_dir: Path, stream: StreamSpec, wanted: set[int]
+) -> dict[int, dict[str, Any]]:
+    """The archived records of the ``wanted`` rows, reading only the pages that hold them."""
+    out: dict[int, dict[str, Any]] = {}
+    if not wanted:
+        return out
+    for first, records in iter_chunks(feed, batch_dir, stream.name, 1, only_rows=wanted):
+        for offset, record in enumerate(records):
+            if first + offset in wanted:
+                out[first + offset] = record
+    return out

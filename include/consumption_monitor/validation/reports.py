@@ -1,0 +1,173 @@
+"""Human-readable validation reports: one HTML page per validation run.
+
+The page is rendered from the audit tables (every expectation of the run, the quarantined
+rows with their raw values), written under ``<CM_DATA_DIR>/reports/validation/<feed>/
+<period>/<run_id>.html`` when the run is recorded, listed by the Airflow UI plugin
+(``plugins/cm_validation_reports.py``) and linked from alerts. Our own page rather than GX
+Data Docs: the suites run on an ephemeral context, and the page also shows the quarantine and the
+severity policy's verdict, which Data Docs do not know.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from consumption_monitor import config
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+# Light at import: the Airflow UI plugin imports this module for the paths and the index;
+# the warehouse and the validation runner are imported where a page is rendered.
+
+URL_PREFIX = "/cm-validation"
+QUARANTINE_SHOWN = 200
+VERDICT_LABELS = {"passed": "通过", "warning": "有警告（已入库）", "rejected": "未通过（已拒收）"}
+
+
+def reports_dir() -> Path:
+    return config.data_dir() / "reports" / "validation"
+
+
+def report_path(feed: str, period: str, run_id: str, root: Path | None = None) -> Path:
+    return (root or reports_dir()) / feed / period / f"{run_id}.html"
+
+
+def report_url(feed: str, period: str, run_id: str) -> str:
+    """Where operators open the report: ``CM_REPORTS_BASE_URL``, else the Airflow API
+    server's plugin route when Airflow is set up, else the file itself."""
+    base = os.environ.get("CM_REPORTS_BASE_URL")
+    if not base and "AIRFLOW_HOME" in os.environ:
+        try:
+            from airflow.configuration import conf
+
+            base = conf.get("api", "base_url", fallback="http://localhost:8080").rstrip("/")
+            base += URL_PREFIX
+        except Exception:
+            base = None
+    if base:
+        return f"{base.rstrip('/')}/validation/{feed}/{period}/{run_id}.html"
+    return report_path(feed, period, run_id).as_uri()
+
+
+def _run(conn: Connection, run_id: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from consumption_monitor.warehouse import schema
+
+    runs = schema.audit_load_run
+    row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
+    if row is None:
+        raise KeyError(f"no validation run {run_id}")
+    return dict(row)
+
+
+def render_validation_report(conn: Connection, run_id: str) -> str:
+    """The HTML page of one validation run."""
+    from sqlalchemy import select
+
+    from consumption_monitor.feeds.spec import load_feed
+    from consumption_monitor.validation.runner import expectation_label
+    from consumption_monitor.warehouse import schema
+
+    esc = html.escape
+    run = _run(conn, run_id)
+    spec = load_feed(run["feed"])
+    v = schema.audit_validation_result
+    results = conn.execute(
+        select(v).where(v.c.run_id == run_id).order_by(v.c.stream, v.c.expectation_index)
+    ).mappings()
+    q = schema.audit_quarantine
+    held = list(
+        conn.execute(
+            select(q)
+            .where(q.c.batch_id == run["batch_id"])
+            .order_by(q.c.stream, q.c.row_number)
+            .limit(QUARANTINE_SHOWN)
+        ).mappings()
+    )
+    verdict = VERDICT_LABELS.get(run["outcome"], run["outcome"])
+    title = f"{spec.title} {run['period']} 校验报告"
+    out = [
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
+        ".fail{background:#fdecea}.warn{background:#fff4e5}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        "<table>",
+        f"<tr><th>数据源</th><td>{esc(spec.title)}（{esc(spec.name)}）</td></tr>",
+        f"<tr><th>统计期</th><td>{esc(run['period'])}</td></tr>",
+        f"<tr><th>批次</th><td>{esc(run['batch_id'] or '')}</td></tr>",
+        f"<tr><th>结论</th><td>{esc(verdict)}</td></tr>",
+        f"<tr><th>校验时间</th><td>{esc(str(run['finished_at']))}</td></tr>",
+        f"<tr><th>DAG 运行</th><td>{esc(str(run['dag_id'] or '—'))} / "
+        f"{esc(str(run['dag_run_id'] or '—'))} / {esc(str(run['task_id'] or '—'))}</td></tr>",
+        "</table>",
+        "<h2>校验项</h2><table><tr><th>数据流</th><th>校验</th><th>级别</th><th>说明</th>"
+        "<th>结果</th><th>不符/总数</th><th>样例</th></tr>",
+    ]
+    for r in results:
+        css = "" if r["success"] else ("fail" if r["severity"] == "critical" else "warn")
+        label = expectation_label(r["expectation_type"], r["column_name"])
+        sample = ", ".join(
+            json.dumps(s, ensure_ascii=False) for s in json.loads(r["sample"] or "[]")
+        )
+        counts = f"{r['unexpected_count'] if r['unexpected_count'] is not None else '—'}"
+        counts += f"/{r['element_count']}" if r["element_count"] is not None else ""
+        out.append(
+            f"<tr class='{css}'><td>{esc(r['stream'])}</td><td>{esc(label)}</td>"
+            f"<td>{esc(r['severity'])}</td><td>{esc(r['description'] or '')}</td>"
+            f"<td>{'通过' if r['success'] else '未通过'}</td><td>{esc(counts)}</td>"
+            f"<td>{esc(sample)}{esc(r['exception'] or '')}</td></tr>"
+        )
+    out.append("</table>")
+    out.append(f"<h2>隔离行（{len(held)}{'+' if len(held) == QUARANTINE_SHOWN else ''}）</h2>")
+    if held:
+        out.append(
+            "<table><tr><th>数据流</th><th>行号</th><th>未通过的校验</th><th>原始值</th></tr>"
+        )
+        out += [
+            f"<tr><td>{esc(h['stream'])}</td><td>{h['row_number']}</td>"
+            f"<td>{esc(h['failed_expectations'])}</td><td>{esc(h['raw_values'])}</td></tr>"
+            for h in held
+        ]
+        out.append("</table>")
+    else:
+        out.append("<p>无</p>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_validation_report(engine: Engine, run_id: str, root: Path | None = None) -> Path:
+    with engine.connect() as conn:
+        run = _run(conn, run_id)
+        page = render_validation_report(conn, run_id)
+    path = report_path(run["feed"], run["period"], run_id, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def list_reports(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every report on disk, newest first (for the UI plugin's index)."""
+    base = root or reports_dir()
+    found = []
+    for path in base.glob("*/*/*.html"):
+        feed, period = path.parent.parent.name, path.parent.name
+        found.append(
+            {
+                "feed": feed,
+                "period": period,
+                "run_id": path.stem,
+                "path": f"validation/{feed}/{period}/{path.name}",
+                "mtime": path.stat().st_mtime,
+            }
+        )
+    return sorted(found, key=lambda r: r["mtime"], reverse=True)

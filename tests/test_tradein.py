@@ -1,0 +1,408 @@
+"""The trade-in (以旧换新) feed: subsidy rules, pseudonymisation, chunked validation and
+load, quarantine by enterprise, idempotency and faults, on SQLite and PostgreSQL.
+
+The scan test is the privacy guarantee: after a run, no file under the data directory
+(raw archive included), no text column of any table and no captured log line holds a
+clear ID number or phone of what the feed served, nor anything shaped like one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import String, Text, inspect, select, text
+
+from consumption_monitor.feeds.pii import PiiKeyMissing, Pseudonymiser, is_valid_mobile, pii_key
+from consumption_monitor.feeds.spec import load_feed
+from consumption_monitor.identifiers import is_valid_resident_id
+from consumption_monitor.periods import Period
+from consumption_monitor.pipeline import extract_step, load_step, run_period, validate_step
+from consumption_monitor.sample_server import tradein_data
+from consumption_monitor.tradein_audit import audit_cases
+from consumption_monitor.tradein_rules import load_rules
+from consumption_monitor.validation import derivations
+from consumption_monitor.warehouse import schema
+from consumption_monitor.warehouse.db import engine_for
+from tests.conftest import PII_KEY
+
+FEED = "tradein_transactions"
+PERIOD = "2025-03"
+ROWS = 600  # per month in these tests (the default is ~2,000; the bench runs 1M)
+ID_RE = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
+MOBILE_RE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+
+
+@pytest.fixture(autouse=True)
+def _small_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+
+
+def _count(url: str, sql: str, **params) -> int:
+    with engine_for(url).connect() as conn:
+        return conn.execute(text(sql), params).scalar_one()
+
+
+# --- rules as configuration -------------------------------------------------------------
+
+
+def test_rules_files_cover_every_sample_year() -> None:
+    for year in (2024, 2025, 2026):
+        rules = load_rules(year)
+        assert rules.year == year
+        assert {r.group for r in rules.categories.values()} <= {"家电", "数码", "汽车", "家装厨卫"}
+    r25 = load_rules(2025).categories
+    assert len([r for r in r25.values() if r.group == "家电"]) == 12
+    assert r25["空调"].item_limit == 3 and r25["冰箱"].item_limit == 1
+    assert r25["冰箱"].max_subsidy(8000, 1) == 1600  # 20 % below the cap
+    assert r25["冰箱"].max_subsidy(20000, 2) == 2000  # 15 % = 3,000 capped at 2,000
+    assert r25["冰箱"].max_subsidy(8000, 3) is None  # grade 3 is not subsidised
+    assert r25["手机"].max_subsidy(5000, None) == 500 and r25["手机"].price_max == 6000
+    assert r25["汽车报废更新新能源"].max_subsidy(200000, None) == 20000
+    assert "手机" not in load_rules(2024).categories  # digital products from 2025 on
+
+
+def test_rule_columns_on_hand_cases() -> None:
+    frame = pd.DataFrame(
+        {
+            "category": ["冰箱", "冰箱", "手机", "手机", "电动自行车", "空调", "冰箱"],
+            "category_group": ["家电", "家电", "数码", "数码", "家电", "数码", "家电"],
+            "energy_grade": pd.array([1, 2, None, None, 1, 1, None], dtype="Int64"),
+            "price": [8000.0, 20000.0, 5000.0, 6500.0, 3000.0, 4000.0, 3000.0],
+            "subsidy": [1600.0, 2000.01, 500.0, 500.0, 100.0, 800.0, 100.0],
+            "sale_date": ["2025-03-01"] * 6 + ["2024-12-31"],
+        }
+    )
+    ctx = derivations.DeriveContext(period=PERIOD, frames={})
+    out = derivations.apply(["tradein_rules"], frame, "transactions", ctx)
+    assert out["_subsidy_within_rule"].tolist() == [True, False, True, True, pd.NA, True, pd.NA]
+    assert out["_price_within_limit"].tolist()[2:4] == [True, False]
+    assert out["_category_known"].tolist()[4] is False
+    assert out["_group_ok"].tolist()[5] is False  # 空调 declared 数码
+    assert out["_grade_ok"].tolist()[6] is False
+    assert out["_sale_in_policy_year"].tolist() == [True] * 6 + [False]
+
+
+# --- personal data ------------------------------------------------------------------------
+
+
+def test_pseudonyms_are_keyed_stable_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_feed(FEED).streams[0]
+    one, other = Pseudonymiser(PII_KEY.encode()), Pseudonymiser(b"another-key-0123456789")
+    record = {"consumer_id": "11010519491231002x", "consumer_phone": "+86 138-0013-8000"}
+    one.apply(spec.pii, record)
+    assert set(record) == {"consumer_key", "consumer_id_valid", "phone_key", "phone_valid"}
+    assert record["consumer_id_valid"] is True and record["phone_valid"] is True
+    assert record["consumer_key"] == one.pseudonym("resident_id", "11010519491231002X")
+    assert record["consumer_key"] != other.pseudonym("resident_id", "11010519491231002X")
+    assert re.fullmatch(r"[0-9a-f]{64}", record["phone_key"])
+    bad = {"consumer_id": "110105194912310021", "consumer_phone": "0812-3312345"}
+    one.apply(spec.pii, bad)
+    assert bad["consumer_id_valid"] is False and bad["phone_valid"] is False
+    assert "***" in repr(one) and PII_KEY not in repr(one)
+    monkeypatch.delenv("CM_PII_KEY")
+    with pytest.raises(PiiKeyMissing):
+        pii_key()
+    monkeypatch.setenv("CM_PII_KEY", "short")
+    with pytest.raises(PiiKeyMissing):
+        pii_key()
+
+
+def test_extract_without_key_fails_before_fetching(feed_server, monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("CM_PII_KEY")
+    with pytest.raises(PiiKeyMissing):
+        extract_step(FEED, PERIOD, url=f"sqlite:///{tmp_path / 'w.db'}")
+    assert not [r for r in feed_server.request_log if "tradein" in r["path"]]
+
+
+# --- the sample stream ---------------------------------------------------------------------
+
+
+def test_sample_stream_is_windowed_and_deterministic(monkeypatch) -> None:
+    period = Period(2025, 3)
+    total, whole = tradein_data.window(period, 0, date(2025, 12, 20), 0, ROWS)
+    assert total == ROWS == len(whole)
+    pieces = []
+    for start in range(0, ROWS, 137):  # any page size gives the same rows
+        pieces.extend(tradein_data.window(period, 0, date(2025, 12, 20), start, 137)[1])
+    assert pieces == whole
+    assert len({r["order_id"] for r in whole}) == ROWS
+    assert len({r["consumer_id"] for r in whole}) == ROWS
+    assert all(is_valid_resident_id(r["consumer_id"]) for r in whole)
+    assert all(is_valid_mobile(r["consumer_phone"]) for r in whole)
+    rules = load_rules(2025).categories
+    for r in whole:
+        limit = rules[r["category"]].max_subsidy(r["price"], r["energy_grade"])
+        assert r["subsidy"] <= limit + 0.005
+    monkeypatch.setenv(tradein_data.ROWS_ENV, "10000000")  # 10M rows: only the page is built
+    total, page = tradein_data.window(period, 0, date(2025, 12, 20), 9_999_000, 1000)
+    assert total == 10_000_000 and len(page) == 1000
+    assert page[-1]["order_id"] == tradein_data.order_id(period, 9_999_999)
+
+
+# --- the pipeline --------------------------------------------------------------------------
+
+
+def _scan_texts(url: str) -> list[str]:
+    """Every value of every text column of every table and view."""
+    out: list[str] = []
+    with engine_for(url).connect() as conn:
+        insp = inspect(conn)
+        for name in insp.get_table_names() + insp.get_view_names():
+            columns = [
+                c["name"] for c in insp.get_columns(name) if isinstance(c["type"], String | Text)
+            ]
+            if not columns:
+                continue
+            cols = ", ".join(f'"{c}"' for c in columns)
+            for row in conn.execute(text(f'select {cols} from "{name}"')):
+                out.extend(str(v) for v in row if v is not None)
+    return out
+
+
+def _looks_personal(blob: str, allowed: set[str]) -> list[str]:
+    hits = [m for m in MOBILE_RE.findall(blob) if m not in allowed]
+    hits += [m for m in ID_RE.findall(blob) if is_valid_resident_id(m) and m not in allowed]
+    return hits
+
+
+def test_no_clear_identifier_anywhere_after_a_run(
+    feed_server, warehouse_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1", "truncate:times=1"]))
+    out = run_period(FEED, PERIOD, url=warehouse_url)
+    assert out["load"]["rows"]["transactions"] == ROWS - 8  # 8 rule breakers held back
+    clear = tradein_data.identifiers(Period.parse(PERIOD))
+    assert len(clear) == 2 * ROWS
+    # USCCs of the sample enterprises are legal-person codes, not personal data
+    allowed = {r["uscc"] for r in tradein_data.window(Period(2025, 3), 0, date.today(), 0, ROWS)[1]}
+    data_dir = tmp_path / "data"
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".json" and "tradein" in str(p) for p in files)
+    for path in files:
+        blob = path.read_bytes().decode("utf-8", errors="replace")
+        assert not [c for c in clear if c in blob], f"clear identifier in {path}"
+        assert not _looks_personal(blob, allowed), f"identifier-shaped text in {path}"
+    values = _scan_texts(warehouse_url)
+    joined = "\n".join(values)
+    assert "consumer_key" in joined or values  # tables were read
+    assert not [c for c in clear if c in joined]
+    assert not _looks_personal(joined, allowed)
+    logs = caplog.text
+    assert "tradein" in logs
+    assert not [c for c in clear if c in logs] and not _looks_personal(logs, allowed)
+    # the archive keeps the checksum of the bytes received beside the pseudonymised page
+    manifest = next(data_dir.rglob("manifest.json"))
+    pages = json.loads(manifest.read_text(encoding="utf-8"))["pages"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", p["received_sha256"]) for p in pages)
+    assert all(p["received_sha256"] != p["sha256"] for p in pages)
+    assert _count(
+        warehouse_url, "select count(*) from raw_payload where received_sha256 is not null"
+    ) == len(pages)
+
+
+def test_rule_breakers_quarantined_and_listed_by_enterprise(feed_server, warehouse_url) -> None:
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1"]))
+    out = run_period(FEED, PERIOD, url=warehouse_url)
+    assert out["validation"]["verdict"] == "warning"  # uscc check and phone: warnings
+    assert out["validation"]["quarantined"] == {"transactions": 8}
+    with engine_for(warehouse_url).connect() as conn:
+        q = schema.audit_quarantine
+        rows = dict(conn.execute(select(q.c.row_number, q.c.failed_expectations)).all())
+    expected = {
+        7: "_subsidy_within_rule",
+        13: "_price_within_limit",
+        19: "unique_across_periods[order_id]",
+        25: "tradein_item_limit",
+        31: "consumer_id_valid",
+        37: "_sale_date_in_period",
+        43: "_category_known",
+        49: "_grade_ok",
+    }
+    assert sorted(rows) == sorted(expected)
+    for row, rule in expected.items():
+        assert rule in rows[row]
+    cases = audit_cases(warehouse_url)
+    assert sum(c["transactions"] for c in cases) == 8
+    assert all(re.fullmatch(r"[0-9A-Z]{18}", c["enterprise_uscc"]) for c in cases)
+    rules = {rule for c in cases for rule in c["rules"]}
+    assert any("件数不超过上限" in r for r in rules) and any("订单号" in r for r in rules)
+    detail = audit_cases(warehouse_url, enterprise=cases[0]["enterprise_uscc"], detail=True)
+    assert len(detail) == cases[0]["transactions"] and detail[0]["order_id"].startswith("TI")
+    assert (
+        _count(
+            warehouse_url, "select sum(rows_quarantined) from mart_tradein_quarantine_by_enterprise"
+        )
+        == 8
+    )
+    marts = _count(warehouse_url, "select sum(items) from mart_tradein_by_category_month")
+    assert marts == ROWS - 8
+    year = _count(warehouse_url, "select sum(transactions) from mart_tradein_enterprise_year")
+    assert year == ROWS - 8
+
+
+def test_history_checks_read_the_warehouse(feed_server, warehouse_url) -> None:
+    """An order id already loaded for another period, and a consumer who already had the
+    year's item of a category in an earlier month, are quarantined."""
+    from consumption_monitor.warehouse.migrate import ensure_schema
+
+    ensure_schema(warehouse_url)
+    period = Period(2025, 4)
+    rows = tradein_data.window(period, 0, date(2025, 12, 20), 0, ROWS)[1]
+    pseudo = Pseudonymiser(PII_KEY.encode())
+    fridge = next(i for i, r in enumerate(rows) if r["category"] != "空调")
+    other = next(i for i in range(fridge + 1, ROWS) if rows[i]["category"] != "空调")
+    earlier = [
+        {  # the same order id, loaded under March
+            "period": "2025-03", "order_id": rows[other]["order_id"], "batch_id": "x" * 20,
+            "category": "冰箱", "consumer_key": "0" * 64,
+        },
+        {  # March: this consumer already bought the category
+            "period": "2025-03", "order_id": "TI202503FFFFFFFFFF", "batch_id": "x" * 20,
+            "category": rows[fridge]["category"],
+            "consumer_key": pseudo.pseudonym("resident_id", rows[fridge]["consumer_id"]),
+        },
+    ]  # fmt: skip
+    core = schema.core(load_feed(FEED).streams[0])
+    with engine_for(warehouse_url).begin() as conn:
+        conn.execute(core.insert(), earlier)
+    out = run_period(FEED, str(period), url=warehouse_url)
+    assert out["validation"]["quarantined"] == {"transactions": 2}
+    with engine_for(warehouse_url).connect() as conn:
+        q = schema.audit_quarantine
+        held = dict(conn.execute(select(q.c.row_number, q.c.failed_expectations)).all())
+    assert "unique_across_periods" in held[other] and "tradein_item_limit" in held[fridge]
+
+
+def test_reruns_are_idempotent_and_revisions_supersede(feed_server, warehouse_url) -> None:
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    first = run_period(FEED, PERIOD, url=warehouse_url)
+    again = run_period(FEED, PERIOD, url=warehouse_url)
+    assert again["load"]["outcome"] == "unchanged"
+    assert again["batch"]["batch_id"] == first["batch"]["batch_id"]
+    subsidy = "select sum(subsidy) from core_tradein_transactions where period = :p"
+    before = _count(warehouse_url, subsidy, p=PERIOD)
+    feed_server.faults.replace(FaultPlan.from_specs(["revision:revision=2"]))
+    revised = run_period(FEED, PERIOD, url=warehouse_url)
+    assert revised["load"]["superseded"] == first["batch"]["batch_id"]
+    assert _count(warehouse_url, "select count(*) from core_tradein_transactions") == ROWS
+    assert before - _count(warehouse_url, subsidy, p=PERIOD) == pytest.approx(2 * ROWS / 50, abs=1)
+    # history checks ignore the period's own current rows: a revision is not a duplicate
+    assert revised["validation"]["quarantined"] == {"transactions": 0}
+
+
+def test_transport_faults_retried_to_the_same_batch(feed_server, sqlite_url) -> None:
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    clean = extract_step(FEED, PERIOD, url=sqlite_url)
+    feed_server.faults.replace(
+        FaultPlan.from_specs(
+            ["http_500:times=2", "truncate:times=1", "http_429:times=1,retry_after=0"]
+        )
+    )
+    faulty = extract_step(FEED, PERIOD, url=sqlite_url)
+    assert faulty["batch_id"] == clean["batch_id"] and faulty["rows"] == {"transactions": ROWS}
+    statuses = [r["status"] for r in feed_server.request_log if "tradein" in r["path"]]
+    assert 500 in statuses and 429 in statuses
+
+
+def test_chunk_size_does_not_change_the_outcome(feed_server, sqlite_url, monkeypatch) -> None:
+    """Validation summed over chunks of 97 rows equals one chunk: same verdict, counts,
+    quarantine and loaded rows (the chunk size is memory, not semantics)."""
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1"]))
+    spec = load_feed(FEED)
+    small = dataclasses.replace(
+        spec, streams=(dataclasses.replace(spec.streams[0], chunk_rows=97),)
+    )
+    batch = extract_step(small, PERIOD, url=sqlite_url)
+    fine = validate_step(small, batch, url=sqlite_url)
+    coarse = validate_step(spec, batch, url=sqlite_url)
+    for key in ("verdict", "quarantined", "failed_critical", "failed_warning", "rows"):
+        assert fine[key] == coarse[key]
+    loaded = load_step(small, batch, url=sqlite_url)
+    assert loaded["rows"] == {"transactions": ROWS - 8}
+
+
+def test_prefetched_pages_keep_order_errors_and_stop_early() -> None:
+    from consumption_monitor.feeds.engine import ContentDigest, prefetched
+
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("page 2 broken")
+
+    got = []
+    with pytest.raises(ValueError, match="page 2 broken"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+    pulled = []
+
+    def endless():
+        for i in range(10**9):
+            pulled.append(i)
+            yield i
+
+    for item in prefetched(endless(), depth=2):
+        if item == 3:
+            break
+    assert len(pulled) < 10  # the worker stopped instead of reading the whole source
+    # page boundaries do not change the content digest
+    records = [{"a": i, "b": "值"} for i in range(7)]
+    one, two = ContentDigest(), ContentDigest()
+    one.add("s", records)
+    for chunk in (records[:3], [], records[3:]):
+        two.add("s", chunk)
+    assert one.hexdigest() == two.hexdigest()
+
+
+def test_item_limits_count_in_sale_date_order(sqlite_url: str) -> None:
+    """Air conditioners: three per consumer and year, the fourth (latest sold) is held;
+    one refrigerator: the later one is held; rows of other consumers are untouched."""
+    from consumption_monitor.validation.history import make_checks
+    from consumption_monitor.warehouse.migrate import ensure_schema
+
+    ensure_schema(sqlite_url)
+    stream = load_feed(FEED).streams[0]
+    check = next(
+        c for c in make_checks(stream, PERIOD, engine_for(sqlite_url)) if "limit" in c.spec.name
+    )
+    a, b = "a" * 64, "b" * 64
+    chunks = [
+        pd.DataFrame(
+            {
+                "_row": [0, 1, 2],
+                "consumer_key": [a, a, b],
+                "category": ["空调", "空调", "冰箱"],
+                "sale_date": ["2025-03-20", "2025-03-02", "2025-03-09"],
+            }
+        ),
+        pd.DataFrame(
+            {
+                "_row": [3, 4, 5, 6],
+                "consumer_key": [a, a, b, None],
+                "category": ["空调", "空调", "冰箱", "冰箱"],
+                "sale_date": ["2025-03-05", "2025-03-07", "2025-03-01", "2025-03-01"],
+            }
+        ),
+    ]
+    for chunk in chunks:
+        check.observe(chunk)
+    check.finish()
+    assert check.flagged == {0, 2}  # a's 4th AC is the one sold on the 20th; b's later fridge
+    assert check.elements == 6
