@@ -760,3 +760,12 @@ def test_render_summary_reports_the_catch_up_run() -> None:
     assert "http://127.0.0.1:8080/dags/feed_catchup/runs/r1" in text
     assert "月报 Monthly report 2026-10 (indicator_snapshots): success" in text
     assert "/data/reports/2026-10.html · 界面 http://127.0.0.1:8080/cm-reports/" in text
+
+
+def test_feed_command_passes_a_token_starting_with_a_dash_as_one_argument() -> None:
+    import subprocess
+
+    argv = demo.feed_command(8765, "-abc")
+    assert "--token=-abc" in argv
+    out = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

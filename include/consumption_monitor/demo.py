@@ -1560,8 +1560,7 @@ def feed_command(port: int, token: str) -> list[str]:
         "feed-server",
         "--port",
         str(port),
-        "--token",
-        token,
+        f"--token={token}",  # one argument: a random token may start with "-"
     ]
 
 
