@@ -27,9 +27,10 @@ HISTORY_TABLES = {"mart_indicator_snapshot"}
 def canonical_value(value: Any) -> Any:
     """One text form per value whatever the backend returned: SQLite gives ``462`` or
     ``462.5`` where PostgreSQL gives ``Decimal('462.0000')``, so every number is written with
-    six decimals (integers exactly, through Decimal)."""
+    six decimals (integers exactly, through Decimal). Booleans count as 0/1: SQLite stores
+    them as integers."""
     if isinstance(value, bool):
-        return value
+        value = int(value)
     if isinstance(value, int | Decimal):
         return format(Decimal(value), ".6f")
     if isinstance(value, float):

@@ -24,7 +24,7 @@ final as (
         items,
         round(sales_yuan, 2) as sales_yuan,
         round(subsidy_yuan, 2) as subsidy_yuan,
-        round(sales_yuan / nullif(subsidy_yuan, 0), 2) as sales_per_subsidy_yuan
+        round(sales_yuan * 1.0 / nullif(subsidy_yuan, 0), 2) as sales_per_subsidy_yuan
     from by_category
 )
 
