@@ -25,8 +25,10 @@ Decisions, measured on the 2-core reference machine (34 monthly runs, 2024-01 ..
   Stopping signals the process groups from the pid files, every process with the marker and
   their descendants: leftovers whose pid file was lost or is stale are found, and nothing
   else is touched.
-* ``--feeds a,b`` or ``--feeds all`` (``make demo-all``) backfills several DAGs over the same
-  periods; the default stays ``retail_monthly`` alone (the 10-minute target applies to it).
+* Every feed by default (``--feeds a,b`` limits them). The history up to the last
+  ``--recent`` periods (3) loads in one ``feed_catchup`` run, one task per feed; the recent
+  periods go through each feed's own DAG by backfill (``--recent all``, ``make demo-full``:
+  every period that way); then one ``indicator_snapshots`` run writes the monthly report.
   The four backfill runs in flight are shared between the DAGs (at least one each), file-drop
   feeds run one period at a time (every run takes files in from the same folder), and their
   sample files (``cm ledger-samples``) are dropped into the incoming folder before Airflow
