@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from consumption_monitor.periods import period_range
 
@@ -108,14 +106,14 @@ def failure_message(feed: str, outcomes: Iterable[PeriodOutcome]) -> str | None:
 def catchup_jobs(feeds: Iterable[str] | None, first: str, last: str | None) -> list[dict[str, Any]]:
     """One job per feed with its periods; ``feeds`` empty means every feed with a spec."""
     from consumption_monitor.feeds.spec import list_feeds
-    from consumption_monitor.periods import last_full_month
+    from consumption_monitor.periods import bureau_today, last_full_month
 
     known = list_feeds()
     wanted = list(feeds or known)
     unknown = sorted(set(wanted) - set(known))
     if unknown:
         raise ValueError(f"未知的数据源 {', '.join(unknown)}；可用: {', '.join(known)}")
-    end = last or str(last_full_month(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
+    end = last or str(last_full_month(bureau_today()))
     periods = periods_between(first, end)
     if not periods:
         raise ValueError(f"期别范围为空: {first} … {end}")

@@ -369,13 +369,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_preview(args: argparse.Namespace) -> int:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     from consumption_monitor.alerts.preview import preview, render
-    from consumption_monitor.periods import last_full_month
+    from consumption_monitor.periods import bureau_today, last_full_month
 
-    period = args.period or str(last_full_month(datetime.now(ZoneInfo("Asia/Shanghai")).date()))
+    period = args.period or str(last_full_month(bureau_today()))
     data = preview(args.feed, period, fault=args.fault, url=args.url, send=args.send)
     _print(data, args.json, render)
     return 0

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from consumption_monitor.periods import Period, PeriodError, last_full_month
+from consumption_monitor.periods import Period, PeriodError, bureau_today, last_full_month
 
 DAG_ID = "retail_monthly"  # listed first; the summary's indicators come from it
 DEFAULT_FEEDS = ("all",)  # resolved by parse_feeds: every feed with a spec
@@ -652,7 +652,7 @@ def parse_period_arg(text: str) -> Period:
 
 
 def today_shanghai(now: datetime | None = None) -> date:
-    return (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date()
+    return bureau_today(now)
 
 
 def backfill_window(first: Period, last: Period) -> tuple[datetime, datetime]:

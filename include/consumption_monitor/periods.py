@@ -57,6 +57,15 @@ class Period:
         return self.month != 1
 
 
+def bureau_today(now: datetime | None = None) -> date:
+    """Today in the bureau's time zone (Asia/Shanghai), whatever the server's zone: what
+    "the last full month" means for operators."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    return (now or datetime.now(tz)).astimezone(tz).date()
+
+
 def last_full_month(today: date | None = None) -> Period:
     """The most recent month that has ended on ``today``."""
     return Period.of(today or date.today()).shift(-1)
