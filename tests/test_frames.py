@@ -214,3 +214,19 @@ def test_huge_json_integer_does_not_abort_typing() -> None:
     df = frame({"code": "a", "amount": 10**400}, {"code": "b", "amount": 1})
     assert len(df) == 2
     assert flags(df) == ["amount", None]
+
+
+def test_whole_column_fast_path_types_like_the_per_value_path() -> None:
+    """Clean columns are typed in one step; the same rows typed beside a row that sends
+    every column down the per-value path come out identical, dtypes included."""
+    clean = [
+        {"code": f" C{i} ", "amount": [12.5, 3, 1e16][i % 3], "count": i, "flag": i % 2 == 0,
+         "day": f"2025-03-{1 + i % 28:02d}", "note": "备注"}
+        for i in range(30)
+    ]  # fmt: skip
+    messy = {"code": None, "amount": "1,0", "count": "x", "flag": "maybe", "day": "", "note": 7}
+    fast = frame(*clean)
+    slow = frame(*clean, messy).iloc[: len(clean)]
+    pd.testing.assert_frame_equal(fast.drop(columns=UNPARSEABLE), slow.drop(columns=UNPARSEABLE))
+    assert fast["code"].tolist()[:2] == ["C0", "C1"]
+    assert fast[UNPARSEABLE].isna().all() and slow[UNPARSEABLE].isna().all()

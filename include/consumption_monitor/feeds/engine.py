@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from consumption_monitor import config
+from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.archive import (
     Attempt,
     PageRecord,
@@ -254,7 +255,7 @@ def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 
 def _json_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
-    return json.loads(body)[feed.stream(record.stream).records_field]
+    return jsoncodec.loads(body)[feed.stream(record.stream).records_field]
 
 
 def _xlsx_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:

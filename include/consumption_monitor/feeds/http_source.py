@@ -9,7 +9,6 @@ before they are parsed, so the archive holds what was received even when parsing
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import requests
 
 from consumption_monitor.config import FeedEndpoint
+from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.errors import (
     FeedRejected,
     FeedUnavailable,
@@ -127,7 +127,7 @@ class HttpSource:
                 )
                 if response.status_code == 200:
                     try:
-                        return page, json.loads(body)
+                        return page, jsoncodec.loads(body)
                     except ValueError as exc:
                         last_problem = f"body is not valid JSON ({len(body)} bytes): {exc}"
                         if self.on_unparseable:

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from consumption_monitor.feeds.spec import CheckSpec, StreamSpec
 from consumption_monitor.tradein_rules import RulesMissing, load_rules
 from consumption_monitor.warehouse import schema
 
 IN_BATCH = 900  # bound parameters per IN list (SQLite's historic limit is 999)
+ARRAY_BATCH = 50_000  # keys per array parameter on PostgreSQL (one parameter, one round trip)
 
 
 def _hash(values: pd.Series) -> np.ndarray:
@@ -33,6 +35,19 @@ def _hash(values: pd.Series) -> np.ndarray:
 def _chunks(values: list[Any], size: int = IN_BATCH) -> Iterable[list[Any]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def _member_of(engine: Engine, column: ColumnElement[Any]) -> tuple[ColumnElement[bool], int]:
+    """``column`` among the keys bound as ``keys``, and how many keys one statement takes.
+
+    Why two forms: on PostgreSQL the keys travel as one array parameter (``= any(:keys)``),
+    so a chunk of 50,000 keys is one short statement; an expanding ``IN`` list renders and
+    parses one placeholder per key, which cost more than the lookup itself. SQLite has no
+    arrays and a bound-parameter limit, so it gets ``IN`` lists of ``IN_BATCH``.
+    """
+    if engine.dialect.name == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(String))), ARRAY_BATCH
+    return column.in_(bindparam("keys", expanding=True)), IN_BATCH
 
 
 @dataclass
@@ -83,15 +98,13 @@ class UniqueAcrossPeriods(HistoryCheck):
             )
         )
         core = schema.core(self.stream)
-        stmt = select(core.c[column]).where(
-            core.c[self.stream.keys[0]] != self.period,
-            core.c[column].in_(bindparam("ids", expanding=True)),
-        )
+        member, size = _member_of(self.engine, core.c[column])
+        stmt = select(core.c[column]).where(core.c[self.stream.keys[0]] != self.period, member)
         known: set[str] = set()
         ids = values[present].tolist()
         with self.engine.connect() as conn:
-            for part in _chunks(ids):
-                known.update(conn.execute(stmt, {"ids": part}).scalars())
+            for part in _chunks(ids, size):
+                known.update(conn.execute(stmt, {"keys": part}).scalars())
         if known:
             hit = frame[present & values.isin(known)]
             self._flag(hit["_row"], hit[column])
@@ -152,16 +165,17 @@ class TradeinItemLimit(HistoryCheck):
 
     def _prior_counts(self, part: pd.DataFrame) -> None:
         core = schema.core(self.stream)
+        member, size = _member_of(self.engine, core.c.consumer_key)
         stmt = select(core.c.consumer_key, core.c.category, core.c.period).where(
             core.c.period >= f"{self.year}-01",
             core.c.period <= f"{self.year}-12",
             core.c.period != self.period,
-            core.c.consumer_key.in_(bindparam("keys", expanding=True)),
+            member,
         )
         keys = sorted(set(part["consumer_key"]))
         found: list[tuple[str, str]] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys):
+            for chunk in _chunks(keys, size):
                 found.extend((c, k) for c, k, _ in conn.execute(stmt, {"keys": chunk}))
         if found:
             hashes = _hash(pd.Series([c for c, _ in found]))
