@@ -8,6 +8,9 @@ of the components, migrations, DAG parsing, backfill until every run finished):
 * embedded: ``make demo-all``'s code path (``airflow standalone``, LocalExecutor, SQLite
   metadata and warehouse), with its state in a temporary folder instead of .airflow/ and data/.
 
+Both then run the snapshot DAG the same way (``topology.run_snapshots``: one manual
+``indicator_snapshots`` run per period, until no run of it is left), included in the time.
+
 ``backfill.celery_vs_embedded`` is the Celery time over the embedded time: below 1 the Celery
 topology is faster. On a 2-core machine it is not expected to be (more processes share the
 same cores); what it buys is workers on other machines. Slow (tens of minutes): run it with
@@ -30,6 +33,12 @@ PORTS_EMBEDDED = (8135, 8136)
 TIMEOUT_S = 60 * 60
 
 
+def _check_snapshots(side: str, snaps: topology.SnapshotRuns) -> None:
+    if snaps.timed_out or snaps.unsuccessful:
+        problems = snaps.unsuccessful or snaps.unfinished
+        raise RuntimeError(f"{side}: snapshot DAG runs not all successful: {problems[:3]}")
+
+
 def _celery(state: Path) -> tuple[float, int]:
     t0 = time.monotonic()
     topo = topology.new_topology(state, port_api=PORTS_CELERY[0], port_feed=PORTS_CELERY[1])
@@ -40,6 +49,8 @@ def _celery(state: Path) -> tuple[float, int]:
         failed = topology.failures(topo, tallies)
         if failed:
             raise RuntimeError(f"Celery backfill had unsuccessful runs: {failed[:3]}")
+        snaps = topology.snapshots(topo, FIRST, LAST, timeout_s=TIMEOUT_S)
+        _check_snapshots("Celery", snaps)
         runs = sum(len(t.expected) for t in tallies.values())
         return time.monotonic() - t0, runs
     finally:
@@ -62,6 +73,9 @@ def _embedded(state: Path) -> tuple[float, int]:
         result, tallies = demo.run_demo(args, layout, demo.Console(json_mode=True))
         if not result["ok"]:
             raise RuntimeError(f"embedded backfill failed: {result['failures'][:3]}")
+        api = demo.AirflowApi(result["ui_url"], result["username"], result["password"])
+        snaps = topology.run_snapshots(api, demo._months(FIRST, LAST), timeout_s=TIMEOUT_S)
+        _check_snapshots("embedded", snaps)
         runs = sum(len(t.expected) for t in tallies.values())
         return time.monotonic() - t0, runs
     finally:

@@ -1110,19 +1110,26 @@ class AirflowApi:
             },
         )
 
-    def dag_runs(self, dag_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def dag_runs(
+        self, dag_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs whose logical date lies in ``start`` … ``end``; without them every run of the
+        DAG, manual runs (no logical date) included."""
+        window = (
+            {
+                "logical_date_gte": start.isoformat(),
+                "logical_date_lte": end.isoformat(),
+                "order_by": "logical_date",
+            }
+            if start is not None and end is not None
+            else {"order_by": "id"}
+        )
         runs: list[dict[str, Any]] = []
         while True:
             data = self.call(
                 "GET",
                 f"/dags/{dag_id}/dagRuns",
-                params={
-                    "logical_date_gte": start.isoformat(),
-                    "logical_date_lte": end.isoformat(),
-                    "limit": 100,
-                    "offset": len(runs),
-                    "order_by": "logical_date",
-                },
+                params={**window, "limit": 100, "offset": len(runs)},
             )
             runs.extend(data["dag_runs"])
             if not data["dag_runs"] or len(runs) >= data["total_entries"]:
@@ -1758,9 +1765,17 @@ def watch_runs(
         time.sleep(3)
 
 
-def trigger_run(api: AirflowApi, dag_id: str, conf: Mapping[str, Any], note: str) -> str:
-    """Unpause ``dag_id`` and queue one manual run with ``conf``; returns its run id."""
-    run_id = f"demo__{int(time.time())}"
+def trigger_run(
+    api: AirflowApi,
+    dag_id: str,
+    conf: Mapping[str, Any],
+    note: str,
+    *,
+    run_id: str | None = None,
+) -> str:
+    """Unpause ``dag_id`` and queue one manual run with ``conf``; returns its run id (by
+    default one per second: callers queuing several at once pass their own)."""
+    run_id = run_id or f"demo__{int(time.time())}"
     api.set_paused(dag_id, False)
     api.call(
         "POST",

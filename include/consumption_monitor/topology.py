@@ -18,6 +18,9 @@ Decisions (2-core reference machine):
   ``consumption_monitor.celery_config`` with ``CM_CELERY_PRELOAD=1`` in their environment:
   the prefork pool children and the task processes forked from them inherit the modules.
 * No triggerer: no task of the feed DAGs defers. The compose file still has one.
+* The snapshot DAG (``indicator_snapshots``) stays paused during the feed backfill, so the
+  feed loads queue no asset events for it; afterwards ``run_snapshots`` unpauses it and
+  triggers one manual run per period, as an operator recomputing the snapshots would.
 """
 
 from __future__ import annotations
@@ -490,6 +493,132 @@ def backfill(
     return tallies
 
 
+@dataclass
+class SnapshotRuns:
+    """The snapshot DAG's runs after the feed backfill, as the REST API last listed them.
+
+    ``manual`` maps each period to the run triggered for it; ``runs`` holds every run of the
+    DAG by run id, those the scheduler started from the feeds' asset events included.
+    """
+
+    manual: dict[Period, str]
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timed_out: bool = False
+
+    def state(self, period: Period) -> str:
+        return str(self.runs.get(self.manual[period], {}).get("state") or "missing")
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs.values() if r.get("state") not in demo.TERMINAL_STATES]
+
+    @property
+    def settled(self) -> bool:
+        """Every manual run listed and no run of the DAG queued or running."""
+        return set(self.manual.values()) <= set(self.runs) and not self.unfinished
+
+    @property
+    def unsuccessful(self) -> list[dict[str, Any]]:
+        """Runs that did not succeed (manual or asset-triggered), and manual runs not listed."""
+        missing = [
+            {"dag_run_id": run_id, "period": str(p), "state": "missing"}
+            for p, run_id in self.manual.items()
+            if run_id not in self.runs
+        ]
+        return missing + [
+            {k: r.get(k) for k in ("dag_run_id", "run_type", "state", "conf")}
+            for r in self.runs.values()
+            if r.get("state") != "success"
+        ]
+
+    @property
+    def asset_triggered(self) -> int:
+        return sum(1 for r in self.runs.values() if r.get("run_type") == "asset_triggered")
+
+
+def run_snapshots(
+    api: AirflowApi,
+    periods: Iterable[Period],
+    *,
+    timeout_s: float,
+    airflow: Started | None = None,
+    console: Console | None = None,
+) -> SnapshotRuns:
+    """Unpause ``indicator_snapshots``, trigger one manual run per period (params
+    ``{"periods": [p]}``) and wait until no run of the DAG is queued or running.
+
+    Every run counts, not only ours: where the scheduler creates asset-triggered runs (the
+    demo's standalone Airflow, once the DAG is unpaused) they recompute snapshots too, so
+    they are waited for and must succeed as well. In the topology none are expected: Airflow
+    queues asset events only for unpaused consumers, and ``use_job_schedule=False`` turns
+    off the scheduler's run creation. The DAG runs one run at a time (``max_active_runs=1``).
+    A minute without an answer from the API, or the scheduler (``airflow``) exiting, ends the
+    wait with an error; the deadline with ``timed_out``.
+    """
+    import requests
+
+    console = console or Console(json_mode=True)
+    dag_id = demo.SNAPSHOT_DAG_ID
+    tag = uuid.uuid4().hex[:6]
+    result = SnapshotRuns(manual={})
+    for period in periods:
+        result.manual[period] = demo.trigger_run(
+            api,
+            dag_id,
+            {"periods": [str(period)]},
+            f"指标快照 {period}",
+            run_id=f"cm_snapshot__{period}__{tag}",
+        )
+    t0 = time.monotonic()
+    failing_since: float | None = None
+    while True:
+        now = time.monotonic()
+        try:
+            result.runs = {r["dag_run_id"]: r for r in api.dag_runs(dag_id)}
+            failing_since = None
+        except (requests.RequestException, demo.ApiError) as exc:
+            failing_since = failing_since or now
+            if (airflow is not None and airflow.exited() is not None) or now - failing_since > 60:
+                raise DemoError(f"{dag_id}: Airflow not answering: {exc}") from exc
+        done = sum(1 for p in result.manual if result.state(p) in demo.TERMINAL_STATES)
+        line = (
+            f"      {dag_id} {done}/{len(result.manual)} periods, "
+            f"{len(result.unfinished)} runs unfinished, {len(result.runs)} runs "
+            f"· {demo.format_duration(now - t0)}"
+        )
+        if result.settled:
+            console.final_status(line)
+            return result
+        if now - t0 > timeout_s:
+            console.final_status(line)
+            result.timed_out = True
+            return result
+        console.status(line)
+        time.sleep(3)
+
+
+def snapshots(
+    topology: Topology,
+    first: Period,
+    last: Period,
+    *,
+    timeout_s: float,
+    console: Console | None = None,
+) -> SnapshotRuns:
+    """``run_snapshots`` for ``first`` … ``last`` on the topology, after the feed backfill."""
+    assert topology.api is not None
+    result = run_snapshots(
+        topology.api,
+        demo._months(first, last),
+        timeout_s=timeout_s,
+        airflow=topology.started["scheduler"],
+        console=console,
+    )
+    if result.timed_out:
+        topology.check_alive()
+    return result
+
+
 def failures(topology: Topology, tallies: Mapping[str, demo.RunTally]) -> list[dict[str, Any]]:
     """Unsuccessful runs with their unfinished tasks and log paths (empty when all passed)."""
     assert topology.api is not None
@@ -505,16 +634,24 @@ def failures(topology: Topology, tallies: Mapping[str, demo.RunTally]) -> list[d
 
 
 def build_embedded(
-    feeds: Iterable[str], first: Period, last: Period, *, url: str, data_dir: Path
+    feeds: Iterable[str],
+    first: Period,
+    last: Period,
+    *,
+    url: str,
+    data_dir: Path,
+    snapshots: bool = False,
 ) -> None:
     """The embedded default's warehouse for the same data: ``cm run`` of every feed and period.
 
     Runs in this process with ``CM_DATA_DIR`` (archive, incoming folder) set to ``data_dir``
     for the duration; the caller points ``CM_FEED_BASE_URL``/``CM_FEED_TOKEN`` at the feed
-    server. File-drop feeds get the same sample files the topology got.
+    server. File-drop feeds get the same sample files the topology got. ``snapshots`` then
+    recomputes every KPI of the periods with the snapshot DAG's own step
+    (``pipeline.snapshot_periods``): the counterpart of ``run_snapshots``.
     """
     from consumption_monitor.feeds.errors import PeriodNotPublished
-    from consumption_monitor.pipeline import run_period
+    from consumption_monitor.pipeline import run_period, snapshot_periods
 
     feeds = tuple(feeds)
     saved = os.environ.get("CM_DATA_DIR")
@@ -529,6 +666,8 @@ def build_embedded(
             for period in demo._months(first, last):
                 with contextlib.suppress(PeriodNotPublished):
                     run_period(feed, str(period), url=url)
+        if snapshots:
+            snapshot_periods([str(p) for p in demo._months(first, last)], url=url)
     finally:
         if saved is None:
             os.environ.pop("CM_DATA_DIR", None)
