@@ -13,69 +13,115 @@ year of the period.
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import pandas as pd
 
-from consumption_monitor.tradein_rules import RulesMissing, load_rules
+from consumption_monitor.tradein_rules import CategoryRule, RulesMissing, load_rules
 from consumption_monitor.validation.derivations import DeriveContext, derivation
 
 TOLERANCE = 0.005  # half a fen: amounts travel as decimals
+FLAGS = (
+    "_category_known",
+    "_group_ok",
+    "_subsidy_within_rule",
+    "_grade_ok",
+    "_price_within_limit",
+    "_sale_in_policy_year",
+)
 
 
-def _nullable(value: Any) -> Any:
-    return None if value is None or pd.isna(value) else value
+class _Flag:
+    """A nullable boolean column being filled: values and a null mask (null until set)."""
+
+    def __init__(self, n: int) -> None:
+        self.values = np.zeros(n, dtype=bool)
+        self.null = np.ones(n, dtype=bool)
+
+    def set(self, rows: np.ndarray, values: np.ndarray | bool, null: np.ndarray | bool = False):
+        self.values[rows] = values
+        self.null[rows] = null
+
+    def array(self) -> pd.arrays.BooleanArray:
+        return pd.arrays.BooleanArray(self.values & ~self.null, self.null)
+
+
+def _objects(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), None, dtype=object)
+    return frame[column].to_numpy(dtype=object, na_value=None)
+
+
+def _floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _limit(rule: CategoryRule, price: np.ndarray, grade: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(bound, computable, grade ok or None) per row: :meth:`CategoryRule.max_subsidy` for a
+    column of prices and grades at once."""
+    priced = ~np.isnan(price)
+    grade_ok = None
+    if rule.grade_rates is not None:
+        rate = np.full(len(grade), np.nan)
+        for value, grade_rate in rule.grade_rates.items():
+            rate[grade == value] = grade_rate
+        grade_ok = ~np.isnan(rate)  # a known grade (a missing one is not)
+        computable, bound = priced & grade_ok, price * rate
+    elif rule.rate is not None:
+        computable, bound = priced, price * rule.rate
+    else:  # capped only: the cap (or no bound) whatever the price
+        computable, bound = np.ones(len(price), dtype=bool), np.full(len(price), np.inf)
+    if rule.cap is not None:
+        bound = np.minimum(bound, rule.cap)
+    return bound, computable, grade_ok
 
 
 @derivation("tradein_rules")
 def tradein_rules(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataFrame:
+    """Column-wise, one category at a time: a chunk has tens of thousands of rows and a
+    dozen or so categories, so the rules are applied as array operations per category."""
     year = int(ctx.period[:4])
     try:
         rules = load_rules(year).categories
     except RulesMissing:
         rules = {}  # every row fails _category_known: the suite says why
     n = len(frame)
-    known: list[Any] = [None] * n
-    group_ok: list[Any] = [None] * n
-    bound: list[Any] = [None] * n
-    within: list[Any] = [None] * n
-    grade_ok: list[Any] = [None] * n
-    price_ok: list[Any] = [None] * n
-    in_year: list[Any] = [None] * n
-    columns = {
-        c: frame[c].tolist() if c in frame else [None] * n
-        for c in ("category", "category_group", "energy_grade", "price", "subsidy", "sale_date")
-    }
-    for i in range(n):
-        category = columns["category"][i]
-        sale = columns["sale_date"][i]
-        if isinstance(sale, str):
-            in_year[i] = sale[:4] == str(year)
-        if category is None:
-            continue
+    flags = {name: _Flag(n) for name in FLAGS}
+    bound_values, bound_null = np.zeros(n), np.ones(n, dtype=bool)
+
+    sale = _objects(frame, "sale_date")
+    is_text = np.fromiter((type(v) is str for v in sale), dtype=bool, count=n)
+    in_year = np.fromiter(
+        (type(v) is str and v[:4] == str(year) for v in sale), dtype=bool, count=n
+    )
+    flags["_sale_in_policy_year"].set(is_text, in_year[is_text])
+
+    declared = _objects(frame, "category_group")
+    price, grade, subsidy = (_floats(frame, c) for c in ("price", "energy_grade", "subsidy"))
+    codes, categories = pd.factorize(_objects(frame, "category"))  # None -> -1: no rule
+    for code, category in enumerate(categories):
+        rows = np.flatnonzero(codes == code)
         rule = rules.get(category)
-        known[i] = rule is not None
+        flags["_category_known"].set(rows, rule is not None)
         if rule is None:
             continue
-        declared = columns["category_group"][i]
-        group_ok[i] = None if declared is None else declared == rule.group
-        price = _nullable(columns["price"][i])
-        grade = _nullable(columns["energy_grade"][i])
-        if rule.grade_rates is not None:
-            grade_ok[i] = grade is not None and int(grade) in rule.grade_rates
-        limit = rule.max_subsidy(price, None if grade is None else int(grade))
-        if limit is not None and limit != float("inf"):
-            bound[i] = round(limit, 2)
-        subsidy = _nullable(columns["subsidy"][i])
-        if limit is not None and subsidy is not None:
-            within[i] = subsidy <= limit + TOLERANCE
-        if rule.price_max is not None and price is not None:
-            price_ok[i] = price <= rule.price_max + TOLERANCE
-    frame["_category_known"] = pd.array(known, dtype="boolean")
-    frame["_group_ok"] = pd.array(group_ok, dtype="boolean")
-    frame["_subsidy_max"] = pd.array(bound, dtype="Float64")
-    frame["_subsidy_within_rule"] = pd.array(within, dtype="boolean")
-    frame["_grade_ok"] = pd.array(grade_ok, dtype="boolean")
-    frame["_price_within_limit"] = pd.array(price_ok, dtype="boolean")
-    frame["_sale_in_policy_year"] = pd.array(in_year, dtype="boolean")
+        group = declared[rows]
+        flags["_group_ok"].set(rows, group == rule.group, pd.isna(group))
+        p, s = price[rows], subsidy[rows]
+        bound, computable, grade_ok = _limit(rule, p, grade[rows])
+        if grade_ok is not None:
+            flags["_grade_ok"].set(rows, grade_ok)
+        finite = computable & np.isfinite(bound)
+        bound_values[rows[finite]] = [round(float(b), 2) for b in bound[finite]]
+        bound_null[rows[finite]] = False
+        with np.errstate(invalid="ignore"):
+            within = s <= bound + TOLERANCE
+            price_ok = p <= (rule.price_max or 0.0) + TOLERANCE
+        flags["_subsidy_within_rule"].set(rows, within, ~(computable & ~np.isnan(s)))
+        if rule.price_max is not None:
+            flags["_price_within_limit"].set(rows, price_ok, np.isnan(p))
+    for name, flag in flags.items():
+        frame[name] = flag.array()
+    frame["_subsidy_max"] = pd.arrays.FloatingArray(bound_values, bound_null)
     return frame
