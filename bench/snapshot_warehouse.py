@@ -18,8 +18,10 @@ Three steps, each of which leaves a warehouse the product could have produced:
    base row is copied into its own month with a fresh order id and fresh pseudonyms
    (SHA-256 of the pseudonym and the copy number, still 64 hex characters, never a raw
    identifier), so each month keeps its share and profile. Indexes and the primary key are
-   dropped for the copy and rebuilt after (same names and definitions), then the table is
-   vacuumed and the batches' row counts updated.
+   dropped for the copy and rebuilt after (same names and definitions), the batches' row
+   counts updated, and the monthly rollup ``core_tradein_monthly`` rebuilt period by period
+   with the loader's own ``refresh_rollup`` (what each load of a period does), then
+   everything is vacuumed and analysed.
 """
 
 from __future__ import annotations
@@ -210,6 +212,29 @@ def multiply_tradein(conn: psycopg.Connection, rows: int) -> int:
         where n.batch_id = b.batch_id"""
     )
     return conn.execute(f"select count(*) from {CORE}").fetchone()[0]
+
+
+def refresh_rollups(url: str) -> list[float]:
+    """Rebuild the trade-in rollup of every period as the loader does after loading it
+    (one transaction per period); returns the seconds per period."""
+    from consumption_monitor.warehouse.db import make_engine
+    from consumption_monitor.warehouse.loader import refresh_rollup
+
+    spec = load_feed(TRADEIN)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            periods = conn.exec_driver_sql(f"select distinct period from {CORE}").scalars()
+            periods = sorted(periods)
+        seconds = []
+        for period in periods:
+            start = time.perf_counter()
+            with engine.begin() as conn:
+                refresh_rollup(conn, spec.stream("transactions"), spec.period_field, period)
+            seconds.append(time.perf_counter() - start)
+    finally:
+        engine.dispose()
+    return seconds
 
 
 def tradein_rows(conn: psycopg.Connection) -> int:
