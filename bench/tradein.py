@@ -23,20 +23,13 @@ from pathlib import Path
 
 import psycopg
 
-ADMIN_URL = os.environ.get("CM_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.pgdb import db_url as _db_url
+from bench.pgdb import scratch_database
+
 PORT = int(os.environ.get("CM_BENCH_FEED_PORT", "8101"))
 ROWS = int(os.environ.get("CM_BENCH_TRADEIN_ROWS", "1000000"))
 TO_SQL_ROWS = int(os.environ.get("CM_BENCH_TO_SQL_ROWS", "100000"))
 CORE = "core_tradein_transactions"
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _db_url(name: str, driver: str = "postgresql+psycopg") -> str:
-    return f"{driver}://{ADMIN_URL.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
 
 
 def _wait(url: str, seconds: float = 30) -> None:
@@ -115,16 +108,14 @@ def _to_sql(db: str) -> tuple[int, float]:
 
 
 def _measure(rows: int, work: Path, baselines: bool) -> dict:
-    db = f"cm_bench_tradein_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    _admin(f'create database "{db}"')
     try:
-        result = _stages(rows, db, work)
-        if baselines:
-            result["copy"] = _copy_bound(db, work)
-            result["to_sql"] = _to_sql(db)
-        return result
+        with scratch_database("cm_bench_tradein") as db:
+            result = _stages(rows, db, work)
+            if baselines:
+                result["copy"] = _copy_bound(db, work)
+                result["to_sql"] = _to_sql(db)
+            return result
     finally:
-        _admin(f'drop database if exists "{db}" with (force)')
         shutil.rmtree(work / f"data-{rows}", ignore_errors=True)
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -369,6 +370,121 @@ def test_reruns_are_idempotent_and_revisions_supersede(feed_server, warehouse_ur
     assert before - _count(warehouse_url, subsidy, p=PERIOD) == pytest.approx(2 * ROWS / 50, abs=1)
     # history checks ignore the period's own current rows: a revision is not a duplicate
     assert revised["validation"]["quarantined"] == {"transactions": 0}
+
+
+# The trade-in marts as written on the transactions before the monthly rollup: the rollup
+# must give the very same rows.
+_ON_TRANSACTIONS = {
+    "mart_tradein_by_category_month": (
+        "select period, category_group, category, count(distinct order_id), count(*), "
+        "round(sum(price), 2), round(sum(subsidy), 2) from core_tradein_transactions "
+        "group by period, category_group, category",
+        "period, category_group, category, transactions, items, sales_yuan, subsidy_yuan",
+    ),
+    "mart_tradein_by_enterprise_month": (
+        "select period, uscc, max(enterprise_name), category_group, count(distinct order_id), "
+        "round(sum(price), 2), round(sum(subsidy), 2) from core_tradein_transactions "
+        "group by period, uscc, category_group",
+        "period, enterprise_uscc, enterprise_name, category_group, transactions, sales_yuan, "
+        "subsidy_yuan",
+    ),
+    "mart_tradein_enterprise_year": (
+        "select substr(period, 1, 4), uscc, max(enterprise_name), round(sum(price), 2), "
+        "round(sum(subsidy), 2), count(distinct order_id), count(distinct period), max(period) "
+        "from core_tradein_transactions group by substr(period, 1, 4), uscc",
+        "year, enterprise_uscc, enterprise_name, sales_yuan, subsidy_yuan, transactions, months, "
+        "last_period",
+    ),
+}
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    def plain(v):
+        return round(float(v), 2) if isinstance(v, float | Decimal) else v
+
+    with engine_for(url).connect() as conn:
+        return sorted(tuple(plain(v) for v in r) for r in conn.execute(text(sql)))
+
+
+def test_marts_from_the_rollup_equal_the_transactions(feed_server, warehouse_url) -> None:
+    """Loads, a revision and quarantined rows keep core_tradein_monthly equal to the
+    aggregate of the transactions, and the marts read from it give the rows they gave when
+    they read the transactions (an order id recurring in another month included)."""
+    from consumption_monitor.sample_server.faults import FaultPlan
+
+    feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:period=2025-03,times=-1"]))
+    for period in ("2024-12", PERIOD, "2025-04"):
+        run_period(FEED, period, url=warehouse_url)
+    feed_server.faults.replace(FaultPlan.from_specs(["revision:period=2025-04,revision=2"]))
+    assert run_period(FEED, "2025-04", url=warehouse_url)["load"]["superseded"]
+    with engine_for(warehouse_url).begin() as conn:  # an order id seen in two months
+        march = conn.execute(
+            text(
+                "select order_id, uscc from core_tradein_transactions "
+                "where period = '2025-03' order by order_id limit 1"
+            )
+        ).one()
+        conn.execute(  # not in the rollup: order ids are not rolled up
+            text(
+                "update core_tradein_transactions set order_id = :order_id "
+                "where period = '2025-04' and order_id = (select min(order_id) "
+                "from core_tradein_transactions where period = '2025-04' and uscc = :uscc)"
+            ),
+            {"order_id": march.order_id, "uscc": march.uscc},
+        )
+    rollup = "select period, category_group, category, uscc, count(*), round(sum(price), 2), "
+    rollup += "round(sum(subsidy), 2), max(enterprise_name) from core_tradein_transactions "
+    rollup += "group by period, category_group, category, uscc"
+    stored = "select period, category_group, category, uscc, items, round(sales_yuan, 2), "
+    stored += "round(subsidy_yuan, 2), enterprise_name from core_tradein_monthly"
+    assert _rows(warehouse_url, stored) == _rows(warehouse_url, rollup)
+    assert len(_rows(warehouse_url, stored)) > 10
+    for view, (on_transactions, columns) in _ON_TRANSACTIONS.items():
+        assert _rows(warehouse_url, f"select {columns} from {view}") == _rows(
+            warehouse_url, on_transactions
+        ), view
+    year = _rows(warehouse_url, "select year, sum(transactions) from mart_tradein_enterprise_year "
+                 "group by year")  # fmt: skip
+    assert year == [("2024", ROWS), ("2025", 2 * ROWS - 8 - 1)]  # 8 held back, 1 order twice
+
+
+def test_rollup_spec_allows_exact_per_period_aggregates_only() -> None:
+    import yaml
+
+    from consumption_monitor.feeds.spec import SPEC_DIR, SpecError, parse_feed
+
+    def spec(**change):
+        raw = yaml.safe_load((SPEC_DIR / f"{FEED}.yaml").read_text(encoding="utf-8"))
+        raw["streams"][0]["rollup"].update(change)
+        return raw
+
+    assert parse_feed(spec()).streams[0].rollup.table == "tradein_monthly"
+    for change in (
+        {"by": ["category", "uscc"]},  # not per period: a load could not rebuild its part
+        {"by": ["period", "store"]},  # not a column
+        {"measures": [{"name": "avg_price", "agg": "avg", "column": "price"}]},  # not exact
+        {"measures": [{"name": "n", "agg": "count", "column": "price"}]},
+    ):
+        with pytest.raises(SpecError):
+            parse_feed(spec(**change))
+
+
+@pytest.mark.postgres
+def test_snapshot_statement_reads_the_rollup_not_the_transactions(pg_database) -> None:
+    """On PostgreSQL the trade-in KPIs read core_tradein_monthly only: the count of
+    enterprises does not read the year view's `transactions`, so its join to the
+    transactions is removed from the plan, whatever their number."""
+    from consumption_monitor.catalog import load_catalog
+    from consumption_monitor.snapshots.query import build_query
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    upgrade(pg_database)
+    with engine_for(pg_database).connect() as conn:
+        views = set(inspect(conn).get_view_names())
+        query = build_query(load_catalog(), "2025-12", "postgresql", views)
+        plan = "\n".join(r[0] for r in conn.execute(text(f"explain {query.sql}"), query.params))
+    assert "core_tradein_monthly" in plan
+    assert "core_tradein_transactions" not in plan
 
 
 def test_transport_faults_retried_to_the_same_batch(feed_server, sqlite_url) -> None:

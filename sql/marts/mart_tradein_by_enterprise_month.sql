@@ -1,5 +1,7 @@
-with transactions as (
-    select * from core_tradein_transactions
+-- From the monthly rollup (see mart_tradein_by_category_month): within a period the
+-- distinct orders are the rows.
+with monthly as (
+    select * from core_tradein_monthly
 ),
 
 by_enterprise as (
@@ -8,10 +10,10 @@ by_enterprise as (
         uscc as enterprise_uscc,
         max(enterprise_name) as enterprise_name,
         category_group,
-        count(distinct order_id) as transactions,
-        sum(price) as sales_yuan,
-        sum(subsidy) as subsidy_yuan
-    from transactions
+        sum(items) as transactions,
+        sum(sales_yuan) as sales_yuan,
+        sum(subsidy_yuan) as subsidy_yuan
+    from monthly
     group by period, uscc, category_group
 ),
 

@@ -16,7 +16,7 @@ open_batches as (
 
 names as (
     select uscc, max(enterprise_name) as enterprise_name
-    from core_tradein_transactions
+    from core_tradein_monthly
     group by uscc
 ),
 

@@ -116,6 +116,52 @@ def _check(raw: dict[str, Any]) -> CheckSpec:
     return CheckSpec(**fixed, params=tuple(sorted(params.items())))
 
 
+ROLLUP_AGGREGATES = ("count", "sum", "max")
+
+
+@dataclass(frozen=True)
+class RollupMeasure:
+    """One column of a rollup: ``count`` of rows, or ``sum``/``max`` of a stream column."""
+
+    name: str
+    agg: Literal["count", "sum", "max"]
+    column: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    """A per-period pre-aggregate of a transaction-scale stream, ``core_<table>``: one row
+    per combination of ``by`` with the ``measures``. The loader rebuilds a period's rows in
+    the transaction that loads the period, so it always equals the aggregate of the core
+    rows; marts and snapshots read it instead of millions of rows. Only measures that
+    re-aggregate exactly (counts, sums and maxima) are allowed."""
+
+    table: str
+    by: tuple[str, ...]
+    measures: tuple[RollupMeasure, ...]
+    description: str = ""
+
+
+def _rollup(raw: dict[str, Any], columns: set[str], where: str) -> RollupSpec:
+    raw = dict(raw)
+    rollup = RollupSpec(
+        by=tuple(raw.pop("by")),
+        measures=tuple(RollupMeasure(**m) for m in raw.pop("measures")),
+        **raw,
+    )
+    for m in rollup.measures:
+        if m.agg not in ROLLUP_AGGREGATES:
+            raise SpecError(f"{where}: rollup measure {m.name!r} has unknown agg {m.agg!r}")
+        if (m.agg == "count") != (m.column is None):
+            raise SpecError(f"{where}: rollup measure {m.name!r}: a column for sum/max only")
+    unknown = [c for c in (*rollup.by, *(m.column for m in rollup.measures)) if c]
+    unknown = [c for c in unknown if c not in columns]
+    if unknown:
+        raise SpecError(f"{where}: rollup columns {unknown} are not columns")
+    return rollup
+
+
 @dataclass(frozen=True)
 class StreamSpec:
     name: str
@@ -139,6 +185,7 @@ class StreamSpec:
     history_checks: tuple[CheckSpec, ...] = ()
     audit_key: str | None = None
     indexes: tuple[tuple[str, ...], ...] = ()  # extra core indexes (history checks' lookups)
+    rollup: RollupSpec | None = None  # per-period pre-aggregate the loader maintains
 
     @property
     def column_names(self) -> list[str]:
@@ -206,6 +253,7 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
     for item in raw.pop("columns"):
         flat.extend(item if isinstance(item, list) else [item])
     columns = tuple(_column(c, where) for c in flat)
+    rollup = raw.pop("rollup", None)
     paginator = PaginatorSpec(**raw.pop("paginator", {}))
     stream = StreamSpec(
         columns=columns,
@@ -215,6 +263,7 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
         pii=tuple(PiiSpec(**p) for p in raw.pop("pii", ())),
         history_checks=tuple(_check(c) for c in raw.pop("history_checks", ())),
         indexes=tuple(tuple(i) for i in raw.pop("indexes", ())),
+        rollup=_rollup(rollup, {c.name for c in columns}, where) if rollup else None,
         **raw,
     )
     names = set(stream.column_names)
@@ -241,6 +290,8 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
     for stream in feed.streams:
         if feed.period_field not in stream.column_names:
             raise SpecError(f"feed {feed.name}: stream {stream.name} lacks {feed.period_field}")
+        if stream.rollup and feed.period_field not in stream.rollup.by:
+            raise SpecError(f"feed {feed.name}: the rollup of {stream.name} is not per period")
     return feed
 
 

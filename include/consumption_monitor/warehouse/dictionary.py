@@ -44,6 +44,14 @@ def _units() -> dict[tuple[str, str], str]:
                 if col.unit:
                     for prefix in ("stg_", "core_"):
                         out[(f"{prefix}{stream.table}", col.name)] = col.unit
+            if stream.rollup:  # sums and maxima keep the unit of what they aggregate
+                table = f"core_{stream.rollup.table}"
+                for name in stream.rollup.by:
+                    if (f"core_{stream.table}", name) in out:
+                        out[(table, name)] = out[(f"core_{stream.table}", name)]
+                for m in stream.rollup.measures:
+                    if m.column and (f"core_{stream.table}", m.column) in out:
+                        out[(table, m.name)] = out[(f"core_{stream.table}", m.column)]
     return out
 
 

@@ -334,6 +334,7 @@ def load_batch(
                 )
             else:
                 _load_direct(conn, stream, batch_id, frames[stream.name], feed.period_field, period)
+            refresh_rollup(conn, stream, feed.period_field, period)
             # rowcount of INSERT ... SELECT is not reliable across drivers: count instead
             counts[stream.name] = conn.execute(
                 select(func.count()).select_from(core).where(core.c[feed.period_field] == period)
@@ -438,6 +439,29 @@ def _load_direct(
             yield from _staging_rows(stream, frame, batch_id, held)[1]
 
     write_rows(conn, core, ["batch_id", *names], rows())
+
+
+_AGGREGATES = {"count": lambda column: func.count(), "sum": func.sum, "max": func.max}
+
+
+def refresh_rollup(conn: Connection, stream: StreamSpec, period_field: str, period: str) -> None:
+    """Rebuild the period's rows of the stream's rollup from its core rows, in the caller's
+    transaction: whoever sees the new core rows sees the rollup that sums them."""
+    table = schema.rollup(stream)
+    if table is None or stream.rollup is None:
+        return
+    core = schema.core(stream)
+    by = [core.c[name] for name in stream.rollup.by]
+    measures = [
+        _AGGREGATES[m.agg](core.c[m.column] if m.column else None) for m in stream.rollup.measures
+    ]
+    conn.execute(delete(table).where(table.c[period_field] == period))
+    conn.execute(
+        insert(table).from_select(
+            [*stream.rollup.by, *(m.name for m in stream.rollup.measures)],
+            select(*by, *measures).where(core.c[period_field] == period).group_by(*by),
+        )
+    )
 
 
 def current_frame(engine: Engine, stream: StreamSpec, period: str) -> pd.DataFrame:

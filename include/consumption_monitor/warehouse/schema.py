@@ -20,7 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec, list_feeds, load_feed
+from consumption_monitor.feeds.spec import (
+    ColumnSpec,
+    RollupMeasure,
+    StreamSpec,
+    list_feeds,
+    load_feed,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -81,6 +87,48 @@ def stream_tables(stream: StreamSpec) -> tuple[Table | None, Table]:
         comment=f"core: current version per period — {stream.description}",
     )
     return stg, core
+
+
+def _measure_type(measure: RollupMeasure, columns: dict[str, ColumnSpec]) -> TypeEngine:
+    if measure.agg == "count":
+        return Integer()
+    col = columns[measure.column or ""]
+    if measure.agg == "sum" and col.type == "decimal":
+        return Numeric(24, 4, asdecimal=False)  # a month of a province's sums fits
+    return column_type(col)
+
+
+def rollup_table(stream: StreamSpec, period_field: str) -> Table | None:
+    """``core_<rollup table>``: the stream's per-period pre-aggregate, if it declares one
+    (no primary key: a grouping column may be null, as in the core table)."""
+    spec = stream.rollup
+    if spec is None:
+        return None
+    columns = {c.name: c for c in stream.columns}
+    return Table(
+        f"core_{spec.table}",
+        metadata,
+        *(
+            Column(
+                name,
+                column_type(columns[name]),
+                nullable=name != period_field,
+                comment=columns[name].description or None,
+            )
+            for name in spec.by
+        ),
+        *(
+            Column(
+                m.name,
+                _measure_type(m, columns),
+                nullable=m.agg != "count",
+                comment=m.description or None,
+            )
+            for m in spec.measures
+        ),
+        Index(None, *spec.by),
+        comment=f"core: per-period rollup of core_{stream.table} — {spec.description}",
+    )
 
 
 raw_payload = Table(
@@ -313,9 +361,14 @@ audit_reference_data = Table(
 )
 
 FEED_TABLES: dict[str, tuple[Table | None, Table]] = {}
+ROLLUP_TABLES: dict[str, Table] = {}
 for _feed in list_feeds():
-    for _stream in load_feed(_feed).streams:
+    _spec = load_feed(_feed)
+    for _stream in _spec.streams:
         FEED_TABLES[_stream.table] = stream_tables(_stream)
+        _rollup = rollup_table(_stream, _spec.period_field)
+        if _rollup is not None:
+            ROLLUP_TABLES[_stream.table] = _rollup
 
 
 def staging(stream: StreamSpec) -> Table:
@@ -327,3 +380,8 @@ def staging(stream: StreamSpec) -> Table:
 
 def core(stream: StreamSpec) -> Table:
     return FEED_TABLES[stream.table][1]
+
+
+def rollup(stream: StreamSpec) -> Table | None:
+    """The stream's rollup table (None when it declares none)."""
+    return ROLLUP_TABLES.get(stream.table)
