@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from consumption_monitor.feeds import typed_cache
+from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -92,7 +93,7 @@ def validate_chunked(
     for stream in feed.streams:
         merged: dict[int, Outcome] = {}
         failed: dict[int, list[str]] = {}
-        checks = make_checks(stream, period, engine)
+        checks = make_checks(stream, period, engine, _manifest_rows(batch_dir, stream.name))
         suite_runner = SuiteRunner(read_suite(stream.suite_name))
         count = 0
         frames = iter_frames(feed, batch_dir, stream)
@@ -142,6 +143,12 @@ def validate_chunked(
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report, kept
+
+
+def _manifest_rows(batch_dir: Path, stream: str) -> int:
+    """Rows of the stream as the archive manifest counted them (0 when it did not)."""
+    pages = read_manifest(batch_dir)["pages"]
+    return sum(p.get("rows") or 0 for p in pages if p.get("stream") == stream)
 
 
 def _records_of(

@@ -3,8 +3,10 @@
 Why not a GX expectation: Great Expectations sees one chunk at a time (memory stays
 bounded), while an order id must be unique across every page and every loaded period, and
 a consumer's item limit counts the items of earlier months. Each check here keeps compact
-keys while the chunks go by (64-bit hashes, not strings: 1M rows cost ~25 MB), asks the
-warehouse about the keys it saw, and returns the rows that break it. The runner turns
+keys while the chunks go by (64-bit hashes, not strings, stored at each row's batch position
+in preallocated arrays: 10M rows cost ~9 bytes per row per check, and finishing sorts one
+copy of one column, never the whole set twice), asks the warehouse about the keys it saw,
+and returns the rows that break it. The runner turns
 that into an :class:`~consumption_monitor.validation.runner.Outcome` with the check's
 severity, so rejection and quarantine follow the same policy as the suite's expectations.
 """
@@ -50,6 +52,67 @@ def _member_of(engine: Engine, column: ColumnElement[Any]) -> tuple[ColumnElemen
     return column.in_(bindparam("keys", expanding=True)), IN_BATCH
 
 
+BLOCK_ROWS = 1_000_000  # rows per step when matching keys (bounds the temporaries)
+
+
+class RowArrays:
+    """Per-row values of a whole batch, each at its batch position (``_row``).
+
+    Why not a list of per-chunk parts: concatenating them when the batch is complete needs
+    the parts and the result at once, doubling the largest memory of validation. With the
+    row count known from the archive manifest the arrays are allocated once; should more
+    rows come, they grow (doubling), so a wrong count costs memory, never correctness.
+    """
+
+    def __init__(self, dtypes: dict[str, Any], capacity: int, fill: dict[str, Any]) -> None:
+        self.fill = fill
+        self.size = 0
+        self.arrays = {
+            name: np.full(max(capacity, 0), fill[name], dtype=dtype)
+            for name, dtype in dtypes.items()
+        }
+
+    def put(self, rows: np.ndarray, **values: np.ndarray) -> None:
+        if not len(rows):
+            return
+        end = int(rows.max()) + 1
+        for name, array in self.arrays.items():
+            if end > len(array):
+                grown = np.full(max(end, 2 * len(array)), self.fill[name], dtype=array.dtype)
+                grown[: len(array)] = array
+                self.arrays[name] = grown
+        for name, value in values.items():
+            self.arrays[name][rows] = value
+        self.size = max(self.size, end)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name][: self.size]
+
+    def release(self) -> None:
+        self.arrays = {}
+
+
+def repeated_values(values: np.ndarray) -> np.ndarray:
+    """The distinct values occurring more than once (sorted). Sorts ``values`` in place:
+    pass a copy (a masked selection is one), so no second copy is made."""
+    values.sort()
+    return np.unique(values[1:][values[1:] == values[:-1]])
+
+
+def positions_of(values: np.ndarray, wanted: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Positions (ascending) where ``mask`` holds and the value is one of ``wanted`` (sorted
+    unique), matched a block at a time so the temporaries stay small."""
+    found: list[np.ndarray] = []
+    if not len(wanted):
+        return np.zeros(0, dtype=np.int64)
+    for start in range(0, len(values), BLOCK_ROWS):
+        block = values[start : start + BLOCK_ROWS]
+        at = np.minimum(np.searchsorted(wanted, block), len(wanted) - 1)
+        hit = (wanted[at] == block) & mask[start : start + BLOCK_ROWS]
+        found.append(np.flatnonzero(hit) + start)
+    return np.concatenate(found)
+
+
 @dataclass
 class HistoryCheck:
     """Observe every chunk, then ``finish`` with the rows (batch positions) that fail."""
@@ -58,7 +121,7 @@ class HistoryCheck:
     stream: StreamSpec
     period: str
     engine: Engine
-    parts: list[pd.DataFrame] = field(default_factory=list)
+    rows_hint: int = 0  # rows in the batch's stream (the manifest's count), for RowArrays
     flagged: set[int] = field(default_factory=set)
     sample: list[Any] = field(default_factory=list)
     elements: int = 0
@@ -82,6 +145,11 @@ class HistoryCheck:
 class UniqueAcrossPeriods(HistoryCheck):
     """A key column unique over the batch (all chunks) and the other periods' core rows."""
 
+    def __post_init__(self) -> None:
+        self.keys = RowArrays(
+            {"h": np.uint64, "present": bool}, self.rows_hint, {"h": 0, "present": False}
+        )
+
     def observe(self, frame: pd.DataFrame) -> None:
         column = self.spec.kwargs["column"]
         if column not in frame:
@@ -89,13 +157,10 @@ class UniqueAcrossPeriods(HistoryCheck):
         values = frame[column]
         present = values.notna()
         self.elements += int(present.sum())
-        self.parts.append(
-            pd.DataFrame(
-                {
-                    "row": frame.loc[present, "_row"].to_numpy(dtype=np.int32),
-                    "h": _hash(values[present]),
-                }
-            )
+        self.keys.put(
+            frame.loc[present, "_row"].to_numpy(dtype=np.int64),
+            h=_hash(values[present]),
+            present=True,
         )
         core = schema.core(self.stream)
         member, size = _member_of(self.engine, core.c[column])
@@ -110,16 +175,16 @@ class UniqueAcrossPeriods(HistoryCheck):
             self._flag(hit["_row"], hit[column])
 
     def finish(self) -> None:
-        if not self.parts:
+        hashes, present = self.keys["h"], self.keys["present"]
+        twice = repeated_values(hashes[present])
+        rows = positions_of(hashes, twice, present)  # every occurrence, in row order
+        self.keys.release()
+        if not len(rows):
             return
-        rows = np.concatenate([p["row"].to_numpy() for p in self.parts])
-        hashes = np.concatenate([p["h"].to_numpy() for p in self.parts])
-        self.parts = []
-        order = np.argsort(hashes, kind="stable")  # chunks came in row order
-        ordered = hashes[order]
-        repeated = np.zeros(len(order), dtype=bool)  # the first occurrence stays
-        repeated[1:] = ordered[1:] == ordered[:-1]
-        flagged = np.sort(rows[order][repeated])
+        _, first = np.unique(hashes[rows], return_index=True)  # the first occurrence stays
+        repeat = np.ones(len(rows), dtype=bool)
+        repeat[first] = False
+        flagged = rows[repeat]
         self._flag(flagged, ["(批次内重复)"] * len(flagged))
 
 
@@ -128,7 +193,7 @@ class TradeinItemLimit(HistoryCheck):
     items of the year's other periods already in the warehouse; items beyond the limit are
     flagged in sale-date order (the earliest sales used the allowance)."""
 
-    prior: dict[tuple[int, str], int]
+    prior: dict[tuple[int, int], int]
 
     def __post_init__(self) -> None:
         year = int(self.period[:4])
@@ -138,9 +203,15 @@ class TradeinItemLimit(HistoryCheck):
             self.limits = {}
         self.prior = {}
         self.year = year
-        # small integer codes keep the per-row keys at 18 bytes (10M rows: ~180 MB)
-        self.codes = {name: i for i, name in enumerate(sorted(self.limits))}
         self.names = sorted(self.limits)
+        self.codes = {name: i for i, name in enumerate(self.names)}
+        # small codes keep a row at 13 bytes (10M rows: ~130 MB); -1: not counted
+        code_type = np.int8 if len(self.names) < 127 else np.int16
+        self.items = RowArrays(
+            {"consumer": np.uint64, "category": code_type, "day": np.int32},
+            self.rows_hint,
+            {"consumer": 0, "category": -1, "day": 0},
+        )
 
     def observe(self, frame: pd.DataFrame) -> None:
         if not {"consumer_key", "category"} <= set(frame.columns):
@@ -151,15 +222,11 @@ class TradeinItemLimit(HistoryCheck):
         if part.empty:
             return
         day = part["sale_date"].astype(object).fillna("0").str.replace("-", "", regex=False)
-        self.parts.append(
-            pd.DataFrame(
-                {
-                    "row": part["_row"].to_numpy(dtype=np.int32),
-                    "consumer": _hash(part["consumer_key"]),
-                    "category": part["category"].map(self.codes).to_numpy(dtype=np.int16),
-                    "day": pd.to_numeric(day, errors="coerce").fillna(0).to_numpy(np.int32),
-                }
-            )
+        self.items.put(
+            part["_row"].to_numpy(dtype=np.int64),
+            consumer=_hash(part["consumer_key"]),
+            category=part["category"].map(self.codes).to_numpy(),
+            day=pd.to_numeric(day, errors="coerce").fillna(0).to_numpy(np.int32),
         )
         self._prior_counts(part)
 
@@ -183,44 +250,58 @@ class TradeinItemLimit(HistoryCheck):
                 key = (int(h), self.codes.get(category, -1))
                 self.prior[key] = self.prior.get(key, 0) + 1
 
+    @staticmethod
+    def _group_key(consumer: np.ndarray, category: np.ndarray) -> np.ndarray:
+        """One 64-bit key per (consumer, category): equal pairs give equal keys (a rare
+        collision only makes more rows candidates; the count itself uses both columns)."""
+        keys = category.astype(np.uint64)  # one temporary, then in place
+        keys *= np.uint64(0x9E3779B97F4A7C15)
+        keys ^= consumer
+        return keys
+
+    def _candidates(self, consumer: np.ndarray, category: np.ndarray) -> np.ndarray:
+        """Rows that can exceed a limit: their (consumer, category) occurs more than once in
+        the batch or already has items in the year, or the category allows no item. Every
+        other row is its pair's only item, within any limit of at least one."""
+        counted = category >= 0
+        keys = self._group_key(consumer, category)
+        wanted = repeated_values(keys[counted])
+        if self.prior:
+            prior = np.array([(c, k) for c, k in self.prior if k >= 0], dtype=np.uint64)
+            if len(prior):
+                wanted = np.union1d(wanted, self._group_key(prior[:, 0], prior[:, 1]))
+        rows = positions_of(keys, wanted, counted)
+        del keys
+        none_allowed = [self.codes[n] for n in self.names if self.limits[n] < 1]
+        if none_allowed:
+            rows = np.union1d(rows, np.flatnonzero(np.isin(category, none_allowed)))
+        return rows
+
     def finish(self) -> None:
-        if not self.parts:
+        consumer, category, day = self.items["consumer"], self.items["category"], self.items["day"]
+        rows = self._candidates(consumer, category)
+        consumer, category, day = consumer[rows], category[rows].astype(np.int64), day[rows]
+        self.items.release()
+        if not len(rows):
             return
-        # numpy on the compact keys (no DataFrame copies): peak ~50 bytes per row
-        parts, self.parts = self.parts, []
-        row = np.concatenate([p["row"].to_numpy() for p in parts])
-        consumer = np.concatenate([p["consumer"].to_numpy() for p in parts])
-        category = np.concatenate([p["category"].to_numpy() for p in parts])
-        day = np.concatenate([p["day"].to_numpy() for p in parts])
-        del parts
-        order = np.lexsort((row, day, category, consumer))  # the last key sorts first
-        del day
-        consumer, category, row = consumer[order], category[order], row[order]
-        del order
-        n = len(row)
+        order = np.lexsort((rows, day, category, consumer))  # the last key sorts first
+        consumer, category, rows = consumer[order], category[order], rows[order]
+        n = len(rows)
         starts = np.ones(n, dtype=bool)
         starts[1:] = (consumer[1:] != consumer[:-1]) | (category[1:] != category[:-1])
         index = np.arange(n)
         rank = index - np.maximum.accumulate(np.where(starts, index, 0)) + 1
-        del starts, index
-        prior = (
-            np.zeros(n, dtype=np.int64)
-            if not self.prior
-            else np.fromiter(
-                (
-                    self.prior.get((int(c), int(k)), 0)
-                    for c, k in zip(consumer, category, strict=True)
-                ),
-                dtype=np.int64,
-                count=n,
-            )
+        prior = np.fromiter(
+            (self.prior.get((int(c), int(k)), 0) for c, k in zip(consumer, category, strict=True)),
+            dtype=np.int64,
+            count=n,
         )
         limits = np.array([self.limits[name] for name in self.names], dtype=np.int64)
         limit = limits[category]
         count = rank + prior
         over = count > limit
         self._flag(
-            row[over],
+            rows[over],
             [
                 f"{self.names[c]}: 第{m}件（上限 {lim}）"
                 for c, m, lim in zip(category[over], count[over], limit[over], strict=True)
@@ -234,8 +315,10 @@ CHECKS: dict[str, Callable[..., HistoryCheck]] = {
 }
 
 
-def make_checks(stream: StreamSpec, period: str, engine: Engine) -> list[HistoryCheck]:
+def make_checks(
+    stream: StreamSpec, period: str, engine: Engine, rows_hint: int = 0
+) -> list[HistoryCheck]:
     unknown = [c.name for c in stream.history_checks if c.name not in CHECKS]
     if unknown:
         raise KeyError(f"unknown history checks {unknown} (known: {sorted(CHECKS)})")
-    return [CHECKS[c.name](c, stream, period, engine) for c in stream.history_checks]
+    return [CHECKS[c.name](c, stream, period, engine, rows_hint) for c in stream.history_checks]
