@@ -101,7 +101,7 @@ def validate_step(
         from consumption_monitor.validation.chunked import validate_chunked
 
         report, records = validate_chunked(
-            spec, batch.period, batch.batch_id, batch.path(archive_root), engine
+            spec, batch.period, batch.batch_id, batch.path(archive_root), engine, batch.rows
         )
     else:
         records, frames = _frames(spec, batch, archive_root)

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from consumption_monitor.feeds import typed_cache
-from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -82,10 +81,16 @@ def _history_outcome(index: int, stream: StreamSpec, check: HistoryCheck) -> Out
 
 
 def validate_chunked(
-    feed: FeedSpec, period: str, batch_id: str, batch_dir: Path, engine: Engine
+    feed: FeedSpec,
+    period: str,
+    batch_id: str,
+    batch_dir: Path,
+    engine: Engine,
+    extracted: dict[str, int] | None = None,
 ) -> tuple[ValidationReport, Quarantined]:
     """Run every stream's suite chunk by chunk plus its history checks; returns the report
-    and the raw records of the quarantined rows (for ``audit_quarantine``)."""
+    and the raw records of the quarantined rows (for ``audit_quarantine``). ``extracted``:
+    rows per stream as the extract counted them (the history checks size their arrays)."""
     outcomes: list[Outcome] = []
     quarantine: dict[str, dict[int, list[str]]] = {}
     kept: Quarantined = {}
@@ -93,7 +98,7 @@ def validate_chunked(
     for stream in feed.streams:
         merged: dict[int, Outcome] = {}
         failed: dict[int, list[str]] = {}
-        checks = make_checks(stream, period, engine, _manifest_rows(batch_dir, stream.name))
+        checks = make_checks(stream, period, engine, (extracted or {}).get(stream.name, 0))
         suite_runner = SuiteRunner(read_suite(stream.suite_name))
         count = 0
         frames = iter_frames(feed, batch_dir, stream)
@@ -143,12 +148,6 @@ def validate_chunked(
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report, kept
-
-
-def _manifest_rows(batch_dir: Path, stream: str) -> int:
-    """Rows of the stream as the archive manifest counted them (0 when it did not)."""
-    pages = read_manifest(batch_dir)["pages"]
-    return sum(p.get("rows") or 0 for p in pages if p.get("stream") == stream)
 
 
 def _records_of(

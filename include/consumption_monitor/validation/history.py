@@ -13,13 +13,13 @@ severity, so rejection and quarantine follow the same policy as the suite's expe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, select
+from sqlalchemy import ColumnElement, Engine, Row, Select, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from consumption_monitor.feeds.spec import CheckSpec, StreamSpec
@@ -50,6 +50,18 @@ def _member_of(engine: Engine, column: ColumnElement[Any]) -> tuple[ColumnElemen
     if engine.dialect.name == "postgresql":
         return column == any_(bindparam("keys", type_=ARRAY(String))), ARRAY_BATCH
     return column.in_(bindparam("keys", expanding=True)), IN_BATCH
+
+
+def rows_matching(
+    engine: Engine, query: Select[Any], column: ColumnElement[Any], keys: list[Any]
+) -> Iterator[Row[Any]]:
+    """The rows of ``query`` whose ``column`` is one of ``keys``, asked a batch of keys at a
+    time in the form the database takes best (:func:`_member_of`)."""
+    member, size = _member_of(engine, column)
+    stmt = query.where(member)
+    with engine.connect() as conn:
+        for part in _chunks(keys, size):
+            yield from conn.execute(stmt, {"keys": part})
 
 
 BLOCK_ROWS = 1_000_000  # rows per step when matching keys (bounds the temporaries)
@@ -163,13 +175,9 @@ class UniqueAcrossPeriods(HistoryCheck):
             present=True,
         )
         core = schema.core(self.stream)
-        member, size = _member_of(self.engine, core.c[column])
-        stmt = select(core.c[column]).where(core.c[self.stream.keys[0]] != self.period, member)
-        known: set[str] = set()
+        other_periods = select(core.c[column]).where(core.c[self.stream.keys[0]] != self.period)
         ids = values[present].tolist()
-        with self.engine.connect() as conn:
-            for part in _chunks(ids, size):
-                known.update(conn.execute(stmt, {"keys": part}).scalars())
+        known = {row[0] for row in rows_matching(self.engine, other_periods, core.c[column], ids)}
         if known:
             hit = frame[present & values.isin(known)]
             self._flag(hit["_row"], hit[column])
@@ -232,18 +240,15 @@ class TradeinItemLimit(HistoryCheck):
 
     def _prior_counts(self, part: pd.DataFrame) -> None:
         core = schema.core(self.stream)
-        member, size = _member_of(self.engine, core.c.consumer_key)
-        stmt = select(core.c.consumer_key, core.c.category, core.c.period).where(
+        year_elsewhere = select(core.c.consumer_key, core.c.category).where(
             core.c.period >= f"{self.year}-01",
             core.c.period <= f"{self.year}-12",
             core.c.period != self.period,
-            member,
         )
         keys = sorted(set(part["consumer_key"]))
-        found: list[tuple[str, str]] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(keys, size):
-                found.extend((c, k) for c, k, _ in conn.execute(stmt, {"keys": chunk}))
+        found = [
+            (c, k) for c, k in rows_matching(self.engine, year_elsewhere, core.c.consumer_key, keys)
+        ]
         if found:
             hashes = _hash(pd.Series([c for c, _ in found]))
             for h, (_, category) in zip(hashes, found, strict=True):

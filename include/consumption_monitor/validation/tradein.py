@@ -115,12 +115,12 @@ def tradein_rules(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.Da
         finite = computable & np.isfinite(bound)
         bound_values[rows[finite]] = [round(float(b), 2) for b in bound[finite]]
         bound_null[rows[finite]] = False
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # NaN compares False and is masked as null
             within = s <= bound + TOLERANCE
-            price_ok = p <= (rule.price_max or 0.0) + TOLERANCE
-        flags["_subsidy_within_rule"].set(rows, within, ~(computable & ~np.isnan(s)))
-        if rule.price_max is not None:
-            flags["_price_within_limit"].set(rows, price_ok, np.isnan(p))
+            flags["_subsidy_within_rule"].set(rows, within, ~(computable & ~np.isnan(s)))
+            if rule.price_max is not None:
+                price_ok = p <= rule.price_max + TOLERANCE
+                flags["_price_within_limit"].set(rows, price_ok, np.isnan(p))
     for name, flag in flags.items():
         frame[name] = flag.array()
     frame["_subsidy_max"] = pd.arrays.FloatingArray(bound_values, bound_null)
