@@ -3,7 +3,7 @@
 Both run in the same benchmark, one after the other, on the same machine, end to end (start
 of the components, migrations, DAG parsing, backfill until every run finished):
 
-* Celery: ``consumption_monitor.topology`` (API server, scheduler, DAG processor, two Celery
+* Celery: ``cm_devtools.topology`` (API server, scheduler, DAG processor, two Celery
   workers, PostgreSQL metadata and warehouse, Redis broker), backfill through the REST API;
 * embedded: ``make demo-full``'s code path (``airflow standalone``, LocalExecutor, SQLite
   metadata and warehouse; every period through its feed DAG, no ``feed_catchup``), with its
@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from consumption_monitor import demo, topology
-from consumption_monitor.periods import Period
+from cm_devtools import demo, topology
+from consumption_monitor.common.periods import Period
 
 FIRST, LAST = Period(2024, 1), Period(2025, 12)  # 24 periods
 PORTS_CELERY = (8133, 8134)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consumption_monitor import dagparse
+from cm_devtools import dagparse
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 REPEATS = 3

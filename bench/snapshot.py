@@ -39,7 +39,7 @@ PERIOD = str(wh.LAST)
 
 def _snapshot_seconds(url: str) -> tuple[float, float]:
     """(first, median of the next ``RUNS``) seconds of ``compute_snapshot(PERIOD)``."""
-    from consumption_monitor.snapshots import compute_snapshot
+    from consumption_monitor.indicators.snapshots import compute_snapshot
     from consumption_monitor.warehouse.db import make_engine
 
     engine = make_engine(url)

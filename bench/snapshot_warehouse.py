@@ -37,8 +37,8 @@ from pathlib import Path
 
 import psycopg
 
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.spec import list_feeds, load_feed
-from consumption_monitor.periods import Period
 
 FIRST_LOADED, LAST = Period(2024, 1), Period(2025, 12)
 FIRST_YEAR = 2021  # 2021-01 .. 2025-12: five years, sixty months
@@ -65,9 +65,9 @@ def _env(server_url: str, work: Path) -> dict[str, str]:
 def load_base(url: str, work: Path) -> dict[str, int]:
     """Every feed from :data:`FIRST_LOADED` to :data:`LAST` through ``cm run``; returns the
     periods loaded per feed. Raises if a period failed."""
-    from consumption_monitor.feeds.file_source import drop_dir
-    from consumption_monitor.ledgers import samples
-    from consumption_monitor.sample_server import FeedServer
+    from cm_devtools import ledger_samples as samples
+    from cm_devtools.sample_server import FeedServer
+    from consumption_monitor.feeds.sources.file_drop import drop_dir
 
     loaded: dict[str, int] = {}
     with FeedServer(as_of=AS_OF) as server:

@@ -9,7 +9,7 @@ import json
 import resource
 import time
 
-from consumption_monitor.pipeline import extract_step, load_step, validate_step
+from consumption_monitor.pipeline.steps import extract_step, load_step, validate_step
 from consumption_monitor.warehouse.migrate import ensure_schema
 
 FEED = "tradein_transactions"

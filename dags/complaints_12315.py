@@ -17,7 +17,7 @@ published. Cases still being handled at the pull come as 办理中: rerun a peri
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
 
 dag = build_feed_dag(
     "complaints_12315",

@@ -20,7 +20,7 @@ published with February (1-2月): January runs end skipped.
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
 
 dag = build_feed_dag(
     "ecommerce_monthly",

@@ -16,6 +16,6 @@ Without Airflow: `cm run --feed F --from YYYY-MM --to YYYY-MM`.
 
 import pendulum
 
-from consumption_monitor.orchestration import TIMEZONE, build_catchup_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_catchup_dag
 
 dag = build_catchup_dag(start_date=pendulum.datetime(2024, 1, 1, tz=TIMEZONE), doc_md=__doc__)

@@ -14,7 +14,7 @@ late feed is one whose run did not load anything (skipped, never triggered, or f
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_lateness_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_lateness_dag
 
 dag = build_lateness_dag(
     schedule=CronDataIntervalTimetable("30 9 * * *", timezone=TIMEZONE),

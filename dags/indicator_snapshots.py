@@ -15,7 +15,7 @@ recomputed period; the Airflow UI shows it under Browse → 监测月报 (plugin
 `cm snapshot --period 2025-03`.
 """
 
-from consumption_monitor.catalog.model import FEEDS
-from consumption_monitor.orchestration import build_snapshot_dag
+from consumption_monitor.indicators.catalog import FEEDS
+from consumption_monitor.orchestration.dags import build_snapshot_dag
 
 dag = build_snapshot_dag(feeds=list(FEEDS), doc_md=__doc__)

@@ -20,7 +20,7 @@ or, without Airflow: `cm run --feed retail_monthly --from 2024-02 --to 2024-12`.
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
 
 dag = build_feed_dag(
     "retail_monthly",

@@ -26,7 +26,7 @@ quarantined: `cm tradein-audit` lists them by enterprise.
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
 
 dag = build_feed_dag(
     "tradein_transactions",

@@ -22,7 +22,7 @@ by the 5th, so the run for March fires on 5 April. A month without any file is s
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration import TIMEZONE, build_feed_dag
+from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
 
 dag = build_feed_dag(
     "work_ledgers",

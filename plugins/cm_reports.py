@@ -1,7 +1,7 @@
 """Airflow UI page for the monthly report of the plan's measures (Airflow 3 plugin).
 
 A FastAPI app mounted in the API server at ``/cm-reports`` serves the report pages
-(``consumption_monitor.report.web``) and an external view puts them in the UI's Browse
+(``consumption_monitor.indicators.report.web``) and an external view puts them in the UI's Browse
 menu, rendered in an iframe. The pages read the warehouse the DAGs write (the
 ``cm_warehouse`` connection or ``CM_WAREHOUSE_URL``). Like every plugin FastAPI app they are
 not behind Airflow's login: serve the API server on an internal network.
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from consumption_monitor.report.web import create_app
+from consumption_monitor.indicators.report.web import create_app
 
 URL_PREFIX = "/cm-reports"
 

@@ -17,7 +17,7 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from consumption_monitor.sample_server import FeedServer
+from cm_devtools.sample_server import FeedServer
 
 AS_OF = datetime.date(2025, 12, 20)  # the sample feed publishes 2024-02 .. 2025-11
 TOKEN = "test-token-not-a-secret"

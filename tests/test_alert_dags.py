@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from consumption_monitor.alerts.lateness import late_periods
 from consumption_monitor.feeds.spec import list_feeds, load_feed
-from consumption_monitor.pipeline import run_period
+from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse.db import engine_for
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -102,7 +102,7 @@ def test_a_retry_that_succeeds_sends_nothing(
     feed_server, airflow_warehouse, alert_connections
 ) -> None:
     """Five 500s exhaust the extract's own retries: its first try fails, the second loads."""
-    from consumption_monitor.orchestration import build_feed_dag
+    from consumption_monitor.orchestration.dags import build_feed_dag
 
     robot, smtp = alert_connections
     dag = build_feed_dag(

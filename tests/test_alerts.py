@@ -25,7 +25,7 @@ from consumption_monitor.alerts.channels import (
 from consumption_monitor.alerts.lateness import due_date, late_periods
 from consumption_monitor.alerts.message import Alert, Section
 from consumption_monitor.feeds.spec import load_feed
-from consumption_monitor.pipeline import BatchRejected, run_period
+from consumption_monitor.pipeline.steps import BatchRejected, run_period
 from consumption_monitor.warehouse.db import engine_for
 
 FEED = "retail_monthly"

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from consumption_monitor.pipeline import run_period
-from consumption_monitor.snapshots import compute_snapshot
+from consumption_monitor.indicators.snapshots import compute_snapshot
+from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.dictionary import (

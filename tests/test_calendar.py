@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from consumption_monitor.calendar import CalendarError, load_calendar, parse_calendar
+from consumption_monitor.common.workdays import CalendarError, load_calendar, parse_calendar
 
 CAL = load_calendar()
 

@@ -7,8 +7,13 @@ import json
 import pytest
 from sqlalchemy import inspect
 
-from consumption_monitor.catalog import Catalog, CatalogError, load_catalog, parse_catalog
 from consumption_monitor.cli import main
+from consumption_monitor.indicators.catalog import (
+    Catalog,
+    CatalogError,
+    load_catalog,
+    parse_catalog,
+)
 
 # Every numeric target of the seed, written by hand from its text:
 # (measure, value, comparator, unit), with the seed's words
@@ -165,7 +170,7 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_broken_catalog_fails_at_load(change, message: str) -> None:
     import yaml
 
-    from consumption_monitor.catalog import CATALOG_FILE
+    from consumption_monitor.indicators.catalog import CATALOG_FILE
 
     data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
     change(data)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from consumption_monitor.catchup import catchup_jobs, failure_message, run_periods
-from consumption_monitor.reporting import warehouse_digest
+from consumption_monitor.pipeline.catchup import catchup_jobs, failure_message, run_periods
 from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.digest import warehouse_digest
 
 
 def test_jobs_cover_every_feed_by_default_and_reject_unknown_ones() -> None:
@@ -59,7 +59,7 @@ def test_an_outage_is_retryable(feed_server, sqlite_url: str) -> None:
 
 
 def test_catch_up_equals_period_by_period_in_any_order(feed_server, new_warehouse_url) -> None:
-    from consumption_monitor.pipeline import run_period
+    from consumption_monitor.pipeline.steps import run_period
 
     periods = ["2025-02", "2025-03", "2025-04", "2025-05"]
     one_by_one, caught_up = new_warehouse_url(), new_warehouse_url()

@@ -1,7 +1,7 @@
 """The production topology for real: CeleryExecutor on the local PostgreSQL and Redis.
 
 Starts the API server, scheduler, DAG processor, two Celery workers and the sample feed
-server as processes (``consumption_monitor.topology``), backfills twelve periods of every
+server as processes (``cm_devtools.topology``), backfills twelve periods of every
 feed DAG found in dags/ through the REST API, then unpauses the snapshot DAG
 (``indicator_snapshots``) and triggers one manual run per period. It checks that every run
 succeeded (feed runs, the snapshot runs and any asset-triggered snapshot run), that both
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from consumption_monitor import demo, topology
-from consumption_monitor.catalog import load_catalog
+from cm_devtools import demo, topology
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.spec import list_feeds
-from consumption_monitor.periods import Period
+from consumption_monitor.indicators.catalog import load_catalog
 from tests.conftest import postgres_required
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.airflow]

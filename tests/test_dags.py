@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import airflow_env
 
-from consumption_monitor import dagparse
+from cm_devtools import dagparse
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file: Path) -> None:
     assert not [
         m
         for m in result["new_modules"]
-        if m.startswith(("consumption_monitor.pipeline", "consumption_monitor.warehouse"))
+        if m.startswith(("consumption_monitor.pipeline.steps", "consumption_monitor.warehouse"))
     ]
     assert result["seconds"] < PARSE_BUDGET_S, result["seconds"]
 
@@ -204,7 +204,7 @@ def test_the_snapshot_dag_listens_to_every_feed_asset(
     airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
-    from consumption_monitor.catalog import FEEDS
+    from consumption_monitor.indicators.catalog import FEEDS
 
     dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
     assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot", "report"]
@@ -216,7 +216,7 @@ def test_the_snapshot_dag_listens_to_every_feed_asset(
 def test_periods_come_from_the_events_extra() -> None:
     from types import SimpleNamespace
 
-    from consumption_monitor.orchestration import periods_of_events
+    from consumption_monitor.orchestration.dags import periods_of_events
 
     events = {
         "a": [SimpleNamespace(extra={"period": "2025-03"}), SimpleNamespace(extra={})],
@@ -237,7 +237,7 @@ def test_the_snapshot_dag_runs_through_airflow(
     monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
     from airflow.dag_processing.dagbag import DagBag
 
-    from consumption_monitor.pipeline import run_period
+    from consumption_monitor.pipeline.steps import run_period
 
     monkeypatch.setenv("CM_REPORTS_DIR", str(tmp_path / "reports"))
     run_period("retail_monthly", "2025-03", url=warehouse)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from consumption_monitor import demo
-from consumption_monitor.demo import (
+from cm_devtools import demo
+from cm_devtools.demo import (
     Layout,
     PidRecord,
     ProcInfo,
@@ -31,7 +31,7 @@ from consumption_monitor.demo import (
     tally_runs,
     trusted_group,
 )
-from consumption_monitor.periods import Period
+from consumption_monitor.common.periods import Period
 
 SHANGHAI = demo.SHANGHAI
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from consumption_monitor import topology
-from consumption_monitor.periods import Period
-from consumption_monitor.reporting import canonical_value
-from consumption_monitor.snapshots import CONTENT, snapshot_id
+from cm_devtools import topology
+from consumption_monitor.common.periods import Period
+from consumption_monitor.indicators.snapshots import CONTENT, snapshot_id
+from consumption_monitor.warehouse.digest import canonical_value
 
 
 @pytest.mark.parametrize(

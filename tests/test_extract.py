@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 import requests
 
-from consumption_monitor import config
+from cm_devtools.sample_server import FeedServer
+from consumption_monitor.common import config
 from consumption_monitor.feeds import engine
 from consumption_monitor.feeds.archive import MANIFEST, read_manifest, read_pages
 from consumption_monitor.feeds.errors import FeedUnavailable, PayloadError, PeriodNotPublished
-from consumption_monitor.feeds.http_source import HttpSource, RetryPolicy
+from consumption_monitor.feeds.sources.http_api import HttpSource, RetryPolicy
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
-from consumption_monitor.sample_server import FeedServer
 
 FEED = load_feed("retail_monthly")
 PERIOD = "2025-03"

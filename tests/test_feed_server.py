@@ -23,10 +23,10 @@ import pytest
 import requests
 import urllib3
 
-from consumption_monitor.identifiers import is_valid_uscc
-from consumption_monitor.periods import Period
-from consumption_monitor.sample_server import FaultPlan, FeedServer, add_cli_arguments
-from consumption_monitor.sample_server.faults import FaultError, FaultRule
+from cm_devtools.sample_server import FaultPlan, FeedServer, add_cli_arguments
+from cm_devtools.sample_server.faults import FaultError, FaultRule
+from consumption_monitor.common.identifiers import is_valid_uscc
+from consumption_monitor.common.periods import Period
 
 AS_OF = datetime.date(2025, 7, 10)  # published periods: 2024-02 .. 2025-06
 DISTRICT = "/api/v1/retail/district-totals"
@@ -138,8 +138,8 @@ def test_identical_across_instances(server: FeedServer) -> None:
 def test_identical_across_processes(server: FeedServer) -> None:
     code = (
         "import hashlib, json;"
-        "from consumption_monitor.periods import Period;"
-        "from consumption_monitor.sample_server import retail_data as rd;"
+        "from consumption_monitor.common.periods import Period;"
+        "from cm_devtools.sample_server import retail_data as rd;"
         "p = Period(2025, 3);"
         "blob = json.dumps([rd.above_quota_rows(p), rd.district_rows(p)], ensure_ascii=False);"
         "print(hashlib.sha256(blob.encode()).hexdigest())"
@@ -462,7 +462,7 @@ def test_cli_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_serves_with_env_token_and_faults() -> None:
     code = (
         "import argparse, sys;"
-        "from consumption_monitor.sample_server import add_cli_arguments, run_cli;"
+        "from cm_devtools.sample_server import add_cli_arguments, run_cli;"
         "p = argparse.ArgumentParser(); add_cli_arguments(p);"
         "sys.exit(run_cli(p.parse_args(sys.argv[1:])))"
     )

@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cm_devtools.sample_server import retail_data
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.frames import (
     ROW,
     UNPARSEABLE,
@@ -16,8 +18,6 @@ from consumption_monitor.feeds.frames import (
     to_frame,
 )
 from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec, load_feed
-from consumption_monitor.periods import Period
-from consumption_monitor.sample_server import retail_data
 
 STREAM = StreamSpec(
     name="things",

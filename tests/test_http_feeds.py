@@ -17,18 +17,18 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from consumption_monitor.calendar import load_calendar
+from cm_devtools.sample_server import catalog
+from cm_devtools.sample_server.common import feed_codes
+from consumption_monitor.common.periods import Period
+from consumption_monitor.common.workdays import load_calendar
 from consumption_monitor.feeds.frames import to_frame
 from consumption_monitor.feeds.spec import load_feed
-from consumption_monitor.periods import Period
-from consumption_monitor.pipeline import run_period
-from consumption_monitor.reporting import warehouse_digest
-from consumption_monitor.sample_server import catalog
-from consumption_monitor.sample_server.common import feed_codes
+from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.validation import derivations
 from consumption_monitor.validation.suites import read_suite
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.digest import warehouse_digest
 from consumption_monitor.warehouse.reference import refresh_reference
 
 NEW_FEEDS = ("ecommerce_monthly", "employment_monthly", "complaints_12315")

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import requests
 
-from consumption_monitor import config
-from consumption_monitor.config import FeedEndpoint
+from cm_devtools.sample_server import FeedServer
+from consumption_monitor.common import config
+from consumption_monitor.common.config import FeedEndpoint
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds import engine
 from consumption_monitor.feeds.errors import FeedRejected, FeedUnavailable, PeriodNotPublished
-from consumption_monitor.feeds.http_source import HttpSource, RetryPolicy, retry_after_seconds
+from consumption_monitor.feeds.sources.http_api import HttpSource, RetryPolicy, retry_after_seconds
 from consumption_monitor.feeds.spec import StreamSpec, load_feed
-from consumption_monitor.periods import Period
-from consumption_monitor.sample_server import FeedServer
 
 AS_OF = date(2025, 12, 20)
 PERIOD = "2025-03"

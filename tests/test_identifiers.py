@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumption_monitor.identifiers import (
+from consumption_monitor.common.identifiers import (
     USCC_ALPHABET,
     id_check_char,
     is_uscc_well_formed,

@@ -17,26 +17,27 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from consumption_monitor import cli, config
-from consumption_monitor.feeds.engine import read_records
-from consumption_monitor.feeds.errors import PeriodNotPublished
-from consumption_monitor.feeds.file_source import DUPLICATES, PROCESSED, REJECTED, drop_dir
-from consumption_monitor.feeds.spec import load_feed
-from consumption_monitor.ledgers.samples import (
+from cm_devtools.ledger_samples import (
     FILE_FAULTS,
     file_name,
     ledger_file,
     sample_rows,
     write_samples,
 )
-from consumption_monitor.ledgers.templates import write_templates
-from consumption_monitor.ledgers.workbook import (
+from consumption_monitor import cli
+from consumption_monitor.common import config
+from consumption_monitor.feeds.engine import read_records
+from consumption_monitor.feeds.errors import PeriodNotPublished
+from consumption_monitor.feeds.sources.file_drop import DUPLICATES, PROCESSED, REJECTED, drop_dir
+from consumption_monitor.feeds.sources.workbook import (
     FileRejected,
     normalise_date,
     read_workbook,
     template_columns,
 )
-from consumption_monitor.pipeline import run_period
+from consumption_monitor.feeds.sources.workbook_templates import write_templates
+from consumption_monitor.feeds.spec import load_feed
+from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse.db import engine_for
 
 FEED = "work_ledgers"

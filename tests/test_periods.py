@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from consumption_monitor.periods import (
+from consumption_monitor.common.periods import (
     Period,
     PeriodError,
     last_full_month,

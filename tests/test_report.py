@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from consumption_monitor.catalog import load_catalog
 from consumption_monitor.cli import main
-from consumption_monitor.pipeline import run_period
-from consumption_monitor.report import render_report, write_report
+from consumption_monitor.indicators.catalog import load_catalog
+from consumption_monitor.indicators.report import render_report, write_report
+from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse.db import engine_for
 
 PERIODS = ["2025-02", "2025-03", "2025-04"]
@@ -95,7 +95,7 @@ def test_cm_report_writes_both_files(loaded: str, tmp_path, capsys) -> None:
 def test_the_plugin_pages(feed_server, sqlite_url: str, monkeypatch) -> None:
     from fastapi.testclient import TestClient
 
-    from consumption_monitor.report.web import create_app
+    from consumption_monitor.indicators.report.web import create_app
 
     monkeypatch.setenv("CM_WAREHOUSE_URL", sqlite_url)
     _load(sqlite_url)

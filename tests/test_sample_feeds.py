@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from consumption_monitor.calendar import load_calendar
-from consumption_monitor.identifiers import is_valid_uscc
-from consumption_monitor.periods import Period, period_range
-from consumption_monitor.sample_server import FeedServer, complaints_data, ecommerce_data
-from consumption_monitor.sample_server import employment_data as employment
-from consumption_monitor.sample_server.common import feed_codes
+from cm_devtools.sample_server import FeedServer, complaints_data, ecommerce_data
+from cm_devtools.sample_server import employment_data as employment
+from cm_devtools.sample_server.common import feed_codes
+from consumption_monitor.common.identifiers import is_valid_uscc
+from consumption_monitor.common.periods import Period, period_range
+from consumption_monitor.common.workdays import load_calendar
 from tests.conftest import AS_OF, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

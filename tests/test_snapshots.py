@@ -15,7 +15,11 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from consumption_monitor.cli import main
-from consumption_monitor.snapshots import affected_periods, compute_snapshot, read_snapshot
+from consumption_monitor.indicators.snapshots import (
+    affected_periods,
+    compute_snapshot,
+    read_snapshot,
+)
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.migrate import upgrade

@@ -20,15 +20,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import String, Text, inspect, select, text
 
+from cm_devtools.sample_server import tradein_data
+from consumption_monitor.common.identifiers import is_valid_resident_id
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.pii import PiiKeyMissing, Pseudonymiser, is_valid_mobile, pii_key
 from consumption_monitor.feeds.spec import load_feed
-from consumption_monitor.identifiers import is_valid_resident_id
-from consumption_monitor.periods import Period
-from consumption_monitor.pipeline import extract_step, load_step, run_period, validate_step
-from consumption_monitor.sample_server import tradein_data
-from consumption_monitor.tradein_audit import audit_cases
-from consumption_monitor.tradein_rules import load_rules
+from consumption_monitor.pipeline.steps import extract_step, load_step, run_period, validate_step
 from consumption_monitor.validation import derivations
+from consumption_monitor.validation.tradein_audit import audit_cases
+from consumption_monitor.validation.tradein_rules import load_rules
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
 from tests.conftest import PII_KEY
@@ -245,7 +245,7 @@ def test_no_clear_identifier_anywhere_after_a_run(
     feed_server, warehouse_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1", "truncate:times=1"]))
     out = run_period(FEED, PERIOD, url=warehouse_url)
@@ -280,7 +280,7 @@ def test_no_clear_identifier_anywhere_after_a_run(
 
 
 def test_rule_breakers_quarantined_and_listed_by_enterprise(feed_server, warehouse_url) -> None:
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1"]))
     out = run_period(FEED, PERIOD, url=warehouse_url)
@@ -355,7 +355,7 @@ def test_history_checks_read_the_warehouse(feed_server, warehouse_url) -> None:
 
 
 def test_reruns_are_idempotent_and_revisions_supersede(feed_server, warehouse_url) -> None:
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     first = run_period(FEED, PERIOD, url=warehouse_url)
     again = run_period(FEED, PERIOD, url=warehouse_url)
@@ -410,7 +410,7 @@ def test_marts_from_the_rollup_equal_the_transactions(feed_server, warehouse_url
     """Loads, a revision and quarantined rows keep core_tradein_monthly equal to the
     aggregate of the transactions, and the marts read from it give the rows they gave when
     they read the transactions (an order id recurring in another month included)."""
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:period=2025-03,times=-1"]))
     for period in ("2024-12", PERIOD, "2025-04"):
@@ -474,8 +474,8 @@ def test_snapshot_statement_reads_the_rollup_not_the_transactions(pg_database) -
     """On PostgreSQL the trade-in KPIs read core_tradein_monthly only: the count of
     enterprises does not read the year view's `transactions`, so its join to the
     transactions is removed from the plan, whatever their number."""
-    from consumption_monitor.catalog import load_catalog
-    from consumption_monitor.snapshots.query import build_query
+    from consumption_monitor.indicators.catalog import load_catalog
+    from consumption_monitor.indicators.snapshot_query import build_query
     from consumption_monitor.warehouse.migrate import upgrade
 
     upgrade(pg_database)
@@ -488,7 +488,7 @@ def test_snapshot_statement_reads_the_rollup_not_the_transactions(pg_database) -
 
 
 def test_transport_faults_retried_to_the_same_batch(feed_server, sqlite_url) -> None:
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     clean = extract_step(FEED, PERIOD, url=sqlite_url)
     feed_server.faults.replace(
@@ -505,7 +505,7 @@ def test_transport_faults_retried_to_the_same_batch(feed_server, sqlite_url) -> 
 def test_chunk_size_does_not_change_the_outcome(feed_server, sqlite_url, monkeypatch) -> None:
     """Validation summed over chunks of 97 rows equals one chunk: same verdict, counts,
     quarantine and loaded rows (the chunk size is memory, not semantics)."""
-    from consumption_monitor.sample_server.faults import FaultPlan
+    from cm_devtools.sample_server.faults import FaultPlan
 
     feed_server.faults.replace(FaultPlan.from_specs(["bad_rows:times=-1"]))
     spec = load_feed(FEED)

@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 from consumption_monitor.feeds.errors import FeedUnavailable
-from consumption_monitor.pipeline import (
+from consumption_monitor.pipeline.steps import (
     BatchRejected,
     extract_step,
     load_step,
     run_period,
     validate_step,
 )
-from consumption_monitor.reporting import warehouse_digest
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.digest import warehouse_digest
 from consumption_monitor.warehouse.loader import LoadRefused
 from consumption_monitor.warehouse.migrate import head_revision, upgrade
 

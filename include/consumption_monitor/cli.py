@@ -15,6 +15,9 @@ from typing import Any
 
 from consumption_monitor import __version__
 
+#: entry-point group of subcommands added by other packages (see ``command_extensions``)
+COMMAND_GROUP = "consumption_monitor.commands"
+
 
 def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     if as_json:
@@ -36,7 +39,7 @@ def _json_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from consumption_monitor import config
+    from consumption_monitor.common import config
     from consumption_monitor.warehouse.migrate import upgrade
 
     revision = upgrade(args.url)
@@ -51,7 +54,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _periods(args: argparse.Namespace) -> list[str]:
-    from consumption_monitor.periods import period_range
+    from consumption_monitor.common.periods import period_range
 
     if args.period:
         return [args.period]
@@ -62,7 +65,7 @@ def _periods(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
-    from consumption_monitor.catchup import FAILED, run_periods
+    from consumption_monitor.pipeline.catchup import FAILED, run_periods
 
     outcomes = run_periods(
         args.feed,
@@ -81,7 +84,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
     """The snapshot as a text table: one line per KPI, its components and status."""
-    from consumption_monitor.demo import pad
+    from consumption_monitor.common.terminal import pad
 
     if not rows:
         return f"{period} 暂无快照"
@@ -120,8 +123,8 @@ def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """Compute the period's snapshot (unless --no-compute) and print the latest one."""
-    from consumption_monitor.periods import Period
-    from consumption_monitor.snapshots import compute_snapshot, read_snapshot
+    from consumption_monitor.common.periods import Period
+    from consumption_monitor.indicators.snapshots import compute_snapshot, read_snapshot
     from consumption_monitor.warehouse.db import engine_for
     from consumption_monitor.warehouse.migrate import upgrade
 
@@ -139,8 +142,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the period's HTML report and XLSX workbook (snapshot computed first)."""
     from pathlib import Path
 
-    from consumption_monitor.periods import Period
-    from consumption_monitor.report import write_report
+    from consumption_monitor.common.periods import Period
+    from consumption_monitor.indicators.report import write_report
     from consumption_monitor.warehouse.db import engine_for
     from consumption_monitor.warehouse.migrate import upgrade
 
@@ -199,15 +202,15 @@ def _render_catalog(data: dict[str, Any]) -> str:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     """The measure catalog: measures, KPIs, targets and their warehouse sources."""
-    from consumption_monitor.catalog import load_catalog
+    from consumption_monitor.indicators.catalog import load_catalog
 
     _print(load_catalog().to_dict(), args.json, _render_catalog)
     return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from consumption_monitor.reporting import demo_summary
     from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.digest import demo_summary
 
     summary = demo_summary(engine_for(args.url) if args.url else engine_for(None), args.feed)
     _print(summary, args.json, lambda d: json.dumps(d, ensure_ascii=False, indent=2))
@@ -216,8 +219,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     """Per-table digests of core and mart tables: equal digests mean equal contents."""
-    from consumption_monitor.reporting import warehouse_digest
     from consumption_monitor.warehouse.db import engine_for
+    from consumption_monitor.warehouse.digest import warehouse_digest
 
     digests = warehouse_digest(
         engine_for(args.url) if args.url else engine_for(None),
@@ -238,7 +241,7 @@ def _locate(feed_name: str, rows: list[dict[str, Any]]) -> None:
     feed = load_feed(feed_name)
     if feed.source_kind != "file":
         return
-    from consumption_monitor.ledgers.messages import describe_quarantined
+    from consumption_monitor.validation.ledger_messages import describe_quarantined
 
     for row in rows:
         raw, failed = json.loads(row["raw_values"]), json.loads(row["failed_expectations"])
@@ -278,7 +281,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_tradein_audit(args: argparse.Namespace) -> int:
     """Quarantined trade-in transactions by enterprise: the cases an audit follows up."""
-    from consumption_monitor.tradein_audit import audit_cases, render_cases
+    from consumption_monitor.validation.tradein_audit import audit_cases, render_cases
 
     rows = audit_cases(
         args.url,
@@ -327,7 +330,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 def cmd_ledger_templates(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from consumption_monitor.ledgers.templates import write_templates
+    from consumption_monitor.feeds.sources.workbook_templates import write_templates
 
     files = [str(p) for p in write_templates(Path(args.out))]
     _print(
@@ -338,59 +341,19 @@ def cmd_ledger_templates(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ledger_samples(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from consumption_monitor.ledgers.samples import write_samples
-
-    written = write_samples(Path(args.out), args.start, args.end)
-    data = {
-        "files": [str(f.path) for f in written],
-        "rows": sum(f.rows for f in written),
-    }
-    _print(
-        data,
-        args.json,
-        lambda d: f"已生成 {len(d['files'])} 个样例台账文件（{d['rows']} 行）：{args.out}",
-    )
-    return 0
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     """Per feed: last period loaded, batch state, validation, rows, lateness, open alerts."""
     from datetime import date
 
     from consumption_monitor.alerts.service import warehouse_engine
-    from consumption_monitor.status import operations_status, render
+    from consumption_monitor.pipeline.status import operations_status, render
 
     today = date.fromisoformat(args.today) if args.today else None
     _print(operations_status(warehouse_engine(args.url), today), args.json, render)
     return 0
 
 
-def cmd_alerts_preview(args: argparse.Namespace) -> int:
-    from consumption_monitor.alerts.preview import preview, render
-    from consumption_monitor.periods import bureau_today, last_full_month
-
-    period = args.period or str(last_full_month(bureau_today()))
-    data = preview(args.feed, period, fault=args.fault, url=args.url, send=args.send)
-    _print(data, args.json, render)
-    return 0
-
-
-def cmd_feed_server(args: argparse.Namespace) -> int:
-    from consumption_monitor.sample_server.server import run_cli
-
-    return run_cli(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from consumption_monitor.demo import run_cli
-
-    return run_cli(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cm", description="西区提振消费专项行动监测数据平台")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -483,59 +446,39 @@ def build_parser() -> argparse.ArgumentParser:
     _json_arg(p)
     p.set_defaults(func=cmd_ledger_templates)
 
-    p = sub.add_parser(
-        "ledger-samples", help="write deterministic filled sample ledgers (file-drop demo)"
-    )
-    p.add_argument("--out", required=True, help="folder to write the .xlsx files to")
-    p.add_argument("--from", dest="start", default="2024-01", help="first period YYYY-MM")
-    p.add_argument("--to", dest="end", help="last period YYYY-MM (default: last full month)")
-    _json_arg(p)
-    p.set_defaults(func=cmd_ledger_samples)
-
     p = sub.add_parser("status", help="operations summary per feed: loads, lateness, alerts")
     p.add_argument("--today", help="YYYY-MM-DD to judge lateness on (default: today)")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("alerts", help="alerts on failed data checks")
-    alerts = p.add_subparsers(dest="alerts_command", required=True, metavar="ALERTS_COMMAND")
-    p = alerts.add_parser(
-        "preview",
-        help="show the alert a period would raise; --fault injects a bad batch first",
-        description="With --fault, the period runs against the in-process sample feed server "
-        "with the fault, into a scratch warehouse under <CM_DATA_DIR>/alert-preview/ (unless "
-        "--url); without it, the alert is composed from the warehouse's record of the period.",
-    )
-    p.add_argument("--feed", default="retail_monthly")
-    p.add_argument("--period", help="YYYY-MM (default: the last full month)")
-    p.add_argument(
-        "--fault",
-        help="reject (missing column), bad_rows (quarantine + warnings), feed_down, or a "
-        "sample-server fault spec such as bad_rows:which=negative_amount",
-    )
-    p.add_argument("--send", action="store_true", help="also deliver it on the configured channels")
-    _url_arg(p), _json_arg(p)
-    p.set_defaults(func=cmd_alerts_preview)
-
-    p = sub.add_parser("feed-server", help="serve the sample statistics feeds over HTTP")
-    from consumption_monitor.sample_server.server import add_cli_arguments as server_args
-
-    server_args(p)
-    p.set_defaults(func=cmd_feed_server)
-
-    p = sub.add_parser("demo", help="start Airflow and the feed server, run every sample period")
-    try:
-        from consumption_monitor.demo import add_cli_arguments as demo_args
-    except ImportError:  # pragma: no cover - demo module missing in a partial checkout
-        demo_args = None
-    if demo_args:
-        demo_args(p)
-    p.set_defaults(func=cmd_demo)
+    for register in command_extensions(argv, set(sub.choices)):
+        register(sub)
     return parser
 
 
+def command_extensions(
+    argv: list[str] | None, builtin: set[str]
+) -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands that other installed packages register under the entry-point group
+    ``consumption_monitor.commands`` (the dev tools add ``demo``, ``feed-server``,
+    ``ledger-samples`` and ``alerts preview``). The runtime package never imports them; a
+    production install without the dev tools simply has none. Looked up only when the
+    command is not a built-in one (reading package metadata costs ~25 ms)."""
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in builtin:
+        return []
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        points = distribution("consumption-monitor").entry_points
+    except PackageNotFoundError:  # run from a source tree (e.g. the image's PYTHONPATH)
+        return []
+    return [ep.load() for ep in points if ep.group == COMMAND_GROUP]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

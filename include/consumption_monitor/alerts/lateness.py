@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from consumption_monitor.calendar import WorkdayCalendar, load_calendar
+from consumption_monitor.common.periods import Period, period_range
+from consumption_monitor.common.workdays import WorkdayCalendar, load_calendar
 from consumption_monitor.feeds.spec import FeedSpec
-from consumption_monitor.periods import Period, period_range
 
 DEFAULT_LOOKBACK_MONTHS = 4  # the last N months; older periods are history, not an alert
 

@@ -1,8 +1,8 @@
 """The plan measures a feed serves and who is responsible for them, for alerts.
 
 Alerts name the measures and responsible units the measure catalog holds
-(``consumption_monitor.catalog``); messages receive them as plain data (``MeasureRef``) so
-rendering does not depend on the catalog's classes.
+(``consumption_monitor.indicators.catalog``); messages receive them as plain data
+(``MeasureRef``) so rendering does not depend on the catalog's classes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class MeasureRef:
 
 def measures_for_feed(feed: str) -> list[MeasureRef]:
     """The catalog's measures for ``feed``, with their responsible units."""
-    from consumption_monitor.catalog import load_catalog
+    from consumption_monitor.indicators.catalog import load_catalog
 
     return [
         MeasureRef(m.number, m.title, tuple(m.responsible_units))

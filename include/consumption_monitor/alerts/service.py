@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from consumption_monitor import config
 from consumption_monitor.alerts import compose, store
 from consumption_monitor.alerts.channels import Channel, ChannelError
 from consumption_monitor.alerts.lateness import DEFAULT_LOOKBACK_MONTHS, late_periods
 from consumption_monitor.alerts.measures import measures_for_feed
 from consumption_monitor.alerts.message import Alert
+from consumption_monitor.common import config
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.validation.reports import report_url
 from consumption_monitor.warehouse import schema
@@ -154,8 +154,8 @@ def run_info(context: dict[str, Any]) -> compose.RunInfo:
 
 
 def context_period(context: dict[str, Any]) -> str:
-    from consumption_monitor.orchestration import TIMEZONE
-    from consumption_monitor.periods import period_of_interval_start
+    from consumption_monitor.common.periods import period_of_interval_start
+    from consumption_monitor.orchestration.dags import TIMEZONE
 
     return str(period_of_interval_start(context["data_interval_start"], TIMEZONE))
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumption_monitor.feeds.source import Page
+from consumption_monitor.feeds.sources.base import Page
 
 MANIFEST = "manifest.json"
 

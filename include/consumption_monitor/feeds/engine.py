@@ -19,7 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from consumption_monitor import config
+from consumption_monitor.common import config
+from consumption_monitor.common.periods import Period, last_full_month
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.archive import (
     Attempt,
@@ -30,9 +31,8 @@ from consumption_monitor.feeds.archive import (
 )
 from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
 from consumption_monitor.feeds.pii import Pseudonymiser, pii_key
-from consumption_monitor.feeds.source import Source, source_for
+from consumption_monitor.feeds.sources.base import Source, source_for
 from consumption_monitor.feeds.spec import FeedSpec
-from consumption_monitor.periods import Period, last_full_month
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -259,7 +259,7 @@ def _json_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[
 
 
 def _xlsx_records(feed: FeedSpec, record: PageRecord, body: bytes) -> list[dict[str, Any]]:
-    from consumption_monitor.ledgers.workbook import records_of
+    from consumption_monitor.feeds.sources.workbook import records_of
 
     return records_of(feed, record.stream, body, str(record.params.get("file", "")))
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from consumption_monitor.common.identifiers import is_valid_resident_id
 from consumption_monitor.feeds import jsoncodec
-from consumption_monitor.feeds.source import Page
+from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.spec import PiiSpec, StreamSpec
-from consumption_monitor.identifiers import is_valid_resident_id
 
 PII_KEY_ENV = "CM_PII_KEY"
 PII_CONN_ID = "cm_pii"
@@ -39,7 +39,7 @@ def pii_key() -> bytes:
     Fails loudly: without a key the only alternatives would be writing identifiers in
     clear or with a guessable hash, and both are worse than a failed task.
     """
-    from consumption_monitor.config import _airflow_connection
+    from consumption_monitor.common.config import _airflow_connection
 
     key = os.environ.get(PII_KEY_ENV)
     if not key:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 
 DONE = "complete"
 

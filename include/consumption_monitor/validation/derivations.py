@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from consumption_monitor.common.identifiers import is_uscc_well_formed, is_valid_uscc
+from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.spec import DeriveSpec
-from consumption_monitor.identifiers import is_uscc_well_formed, is_valid_uscc
-from consumption_monitor.periods import Period
 
 
 @dataclass

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine

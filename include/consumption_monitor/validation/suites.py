@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 
 SEVERITIES = ("critical", "warning", "info")
 

@@ -1,6 +1,6 @@
 """The trade-in subsidy rules as derived check columns, tested by
 ``expectations/tradein_transactions.json``; parameters come from the policy year's rules
-file (:mod:`consumption_monitor.tradein_rules`), never from code.
+file (:mod:`consumption_monitor.validation.tradein_rules`), never from code.
 
 Columns (null where a rule does not apply or cannot be computed):
 ``_category_known`` the category is subsidised in the policy year; ``_group_ok`` the
@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from consumption_monitor.tradein_rules import CategoryRule, RulesMissing, load_rules
 from consumption_monitor.validation.derivations import DeriveContext, derivation
+from consumption_monitor.validation.tradein_rules import CategoryRule, RulesMissing, load_rules
 
 TOLERANCE = 0.005  # half a fen: amounts travel as decimals
 FLAGS = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 
 
 def _sqlite_setup(engine: Engine) -> None:

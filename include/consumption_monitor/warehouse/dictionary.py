@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Table, inspect
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 
 DICTIONARY_FILE = config.REPO_DIR / "docs" / "data-dictionary.md"

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text
 
-from consumption_monitor import config
+from consumption_monitor.common import config
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for, is_postgres
 from consumption_monitor.warehouse.reference import refresh_reference

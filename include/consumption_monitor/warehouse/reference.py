@@ -2,7 +2,7 @@
 
 Why in the warehouse: the 12315 views count statutory deadlines in working days in SQL, so
 the official holiday calendar must be a table there, numbered exactly as
-:mod:`consumption_monitor.calendar` numbers it. The file stays the source of truth: each
+:mod:`consumption_monitor.common.workdays` numbers it. The file stays the source of truth: each
 migrate reloads a table whose file changed (its sha256 differs from the one recorded in
 ``audit_reference_data``), so correcting or extending the calendar needs no migration, and
 the views recompute every deadline from the corrected table.
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from consumption_monitor.calendar import parse_calendar, reference_path
+from consumption_monitor.common.workdays import parse_calendar, reference_path
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.bulk import write_rows
 

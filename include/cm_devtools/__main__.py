@@ -1,0 +1,5 @@
+import sys
+
+from cm_devtools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""Deterministic, realistic filled ledgers (2024-01 to the last full month), with optional
+defects, so the file-drop path can be demonstrated and tested without real units.
+
+Who reports what follows the plan's 责任单位: 区商务局 the promotion events, car shows,
+first-launch events, appliance drives and new shops; 区文广旅局 the big cultural-tourism
+events, check-in scenes, 文创 sales and the 火红年华 4A task; 区总工会 the union group
+purchases; 区人力资源社会保障局 the job fairs; 区教育和体育局 the sports IP; 区发展改革局 the
+smart recycling points; 区农业农村和交通运输局 the 苏铁山药 application.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+from consumption_monitor.common.periods import Period, last_full_month, period_range
+from consumption_monitor.feeds.sources.workbook import (
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    META_SHEET,
+    build_workbook,
+    template_columns,
+    workbook_bytes,
+)
+from consumption_monitor.feeds.spec import FeedSpec, load_feed
+
+FEED = "work_ledgers"
+VENUES = ["清香坪步行街", "星瑞时代广场", "河门口公园", "金沙公园", "水墨金沙", "格里坪镇广场"]
+EVENTS = {  # unit -> (event type, monthly probability, name stem)
+    "区商务局": [
+        ("消费促进活动", 0.9, "灵秀西区·主题消费季"),
+        ("汽车展销", 0.5, "乐购西区·汽车嘉年华"),
+        ("首发首秀首展", 0.3, "品牌首秀特色市集"),
+        ("家电五进", 0.5, "家电以旧换新进社区"),
+    ],
+    "区文广旅局": [
+        ("大型文旅活动", 0.2, "三角梅文化艺术周"),
+        ("消费促进活动", 0.6, "金沙夜生活狂欢节"),
+    ],
+    "区总工会": [("工会团购", 0.4, "工会会员团购日")],
+    "区人力资源社会保障局": [("招聘会", 0.35, "公共就业专场招聘会")],
+}
+OPENINGS = {
+    "区商务局": [
+        ("区域首店", 0.5, "首店"),
+        ("品牌连锁店", 0.5, "连锁店"),
+        ("烟火小店", 0.8, "烟火小店"),
+        ("24小时便利店", 0.3, "24小时便利店"),
+    ],
+    "区文广旅局": [("打卡消费场景", 0.1, "来攀必打卡场景")],
+    "区教育和体育局": [("运动IP", 0.05, "航空运动嘉年华")],
+    "区发展改革局": [("智能回收站点", 0.3, "智能回收站")],
+}
+PRODUCTS = ["三线记忆帆布袋", "苏铁书签套装", "阳光康养明信片", "火红年华冰箱贴"]
+TASKS = {
+    "区文广旅局": "火红年华景区创建4A级旅游景区",
+    "区农业农村和交通运输局": "苏铁山药申报国家名特优新农产品",
+}
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random("|".join(map(str, parts)))
+
+
+def _day(rng: random.Random, period: Period) -> date:
+    return date(period.year, period.month, rng.randint(1, 28))
+
+
+def _typed_rows(catalogue, unit: str, period: Period, row: Callable) -> list[dict[str, Any]]:
+    rng = _rng(unit, period)
+    return [row(rng, kind, stem) for kind, p, stem in catalogue.get(unit, []) if rng.random() < p]
+
+
+def sample_rows(stream: str, unit: str, period: str) -> list[dict[str, Any]]:
+    """The rows ``unit`` reports in ``stream`` for ``period`` (the same on every call)."""
+    p = Period.parse(period)
+    if stream == "events":
+        return _typed_rows(
+            EVENTS,
+            unit,
+            p,
+            lambda rng, kind, stem: {
+                "event_type": kind,
+                "event_name": f"{p.year}年{stem}（{p.month}月）",
+                "event_date": _day(rng, p),
+                "venue": rng.choice(VENUES),
+                "attendance": rng.randrange(300, 20000, 10),
+                "sales_driven": round(rng.uniform(20, 3000), 2),
+            },
+        )
+    if stream == "openings":
+        return _typed_rows(
+            OPENINGS,
+            unit,
+            p,
+            lambda rng, kind, stem: {
+                "opening_type": kind,
+                "name": f"{rng.choice(VENUES)}{stem}{p.month}号",
+                "opened_date": _day(rng, p),
+                "address": f"西区{rng.choice(VENUES)}{rng.randint(1, 200)}号",
+            },
+        )
+    if stream == "product_sales" and unit == "区文广旅局":
+        rng = _rng("product_sales", p)
+        return [
+            {"product": name, "sales_month": round(rng.uniform(0.05, 0.4), 2)} for name in PRODUCTS
+        ]
+    if stream == "milestones" and unit in TASKS:
+        months = (p.year - 2024) * 12 + p.month
+        status = "未启动" if months < 3 else "推进中" if months < 20 else "已完成"
+        return [
+            {
+                "task": TASKS[unit],
+                "status": status,
+                "status_date": date(p.year, p.month, 25),
+                "note": f"{p.year}年{p.month}月进展：{status}",
+            }
+        ]
+    return []
+
+
+# --- defects -----------------------------------------------------------------------------
+
+
+def _header_cell(wb: Workbook, feed: FeedSpec, stream: str, label: str):
+    sheet = wb[feed.stream(stream).path]
+    for cell in sheet[HEADER_ROW]:
+        if cell.value == label:
+            return sheet, cell
+    raise KeyError(label)
+
+
+def _first_column(feed: FeedSpec, stream: str, kind: str) -> str:
+    return next(c.label for c in template_columns(feed.stream(stream)) if c.type == kind)
+
+
+def _set_data(wb: Workbook, feed: FeedSpec, stream: str, row: int, label: str, value: Any) -> None:
+    sheet, header = _header_cell(wb, feed, stream, label)
+    sheet.cell(FIRST_DATA_ROW + row, header.column, value)
+
+
+def _drop_last_column(wb: Workbook, feed: FeedSpec, stream: str) -> None:
+    """The last column deleted from the table (the header block above stays as it was)."""
+    sheet, header = _header_cell(wb, feed, stream, template_columns(feed.stream(stream))[-1].label)
+    for row in range(HEADER_ROW, sheet.max_row + 1):
+        sheet.cell(row, header.column).value = None
+
+
+FAULTS: dict[str, Callable[[Workbook, FeedSpec, str], None]] = {
+    # file-level: the whole file is rejected with a message
+    "wrong_version": lambda wb, feed, s: wb[META_SHEET].cell(3, 2, "2023.1"),
+    "renamed_column": lambda wb, feed, s: setattr(
+        _header_cell(wb, feed, s, template_columns(feed.stream(s))[1].label)[1],
+        "value",
+        "名称（改）",
+    ),
+    "missing_column": lambda wb, feed, s: _drop_last_column(wb, feed, s),
+    "merged_header": lambda wb, feed, s: wb[feed.stream(s).path].merge_cells(
+        start_row=HEADER_ROW, start_column=1, end_row=HEADER_ROW, end_column=2
+    ),
+    # row-level: the first row quarantined with the reason
+    "ambiguous_date": lambda wb, feed, s: _set_data(
+        wb, feed, s, 0, _first_column(feed, s, "date"), "3/5"
+    ),
+    "unknown_code": lambda wb, feed, s: _set_data(
+        wb, feed, s, 0, next(c.label for c in template_columns(feed.stream(s)) if c.choices), "其他"
+    ),
+}
+FILE_FAULTS = ("wrong_version", "renamed_column", "missing_column", "merged_header")
+ROW_FAULTS = ("ambiguous_date", "unknown_code")  # quarantined by the suite
+VARIANTS = ("text_date", "fullwidth_digits")  # normalised on reading, rows load
+
+
+def _text_variants(row: dict[str, Any], fault: str | None) -> dict[str, Any]:
+    """Values as a careless unit types them: dates as Chinese text, full-width digits."""
+    row = dict(row)
+    for key, value in row.items():
+        if fault == "text_date" and isinstance(value, date):
+            row[key] = f"{value.year}年{value.month}月{value.day}日"
+        if (
+            fault == "fullwidth_digits"
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            row[key] = str(value).translate(str.maketrans("0123456789.", "０１２３４５６７８９．"))
+    return row
+
+
+def ledger_file(
+    stream: str, unit: str, period: str, rows: list[dict[str, Any]], fault: str | None = None
+) -> bytes:
+    """A filled ledger workbook, optionally with one of ``FAULTS``."""
+    feed = load_feed(FEED)
+    typed = [_text_variants(r, fault) for r in rows]
+    wb = build_workbook(feed, feed.stream(stream), unit=unit, period=period, rows=typed)
+    if fault in FAULTS:
+        FAULTS[fault](wb, feed, stream)
+    return workbook_bytes(wb)
+
+
+def file_name(stream: str, unit: str, period: str) -> str:
+    return f"{period}_{load_feed(FEED).stream(stream).path}_{unit}.xlsx"
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    path: Path
+    stream: str
+    unit: str
+    period: str
+    rows: int
+
+
+def write_samples(
+    out: Path,
+    start: str = "2024-01",
+    end: str | None = None,
+    *,
+    faults: dict[tuple[str, str, str], str] | None = None,
+) -> list[SampleFile]:
+    """Every unit's filled ledgers for ``start``..``end`` (default: the last full month);
+    ``faults`` maps (stream, unit, period) to a defect from ``FAULTS``."""
+    feed = load_feed(FEED)
+    out.mkdir(parents=True, exist_ok=True)
+    units = sorted({*EVENTS, *OPENINGS, *TASKS})
+    written: list[SampleFile] = []
+    for period in period_range(start, end or last_full_month()):
+        for stream in (s.name for s in feed.streams):
+            for unit in units:
+                rows = sample_rows(stream, unit, str(period))
+                if not rows:
+                    continue
+                fault = (faults or {}).get((stream, unit, str(period)))
+                path = out / file_name(stream, unit, str(period))
+                path.write_bytes(ledger_file(stream, unit, str(period), rows, fault))
+                written.append(SampleFile(path, stream, unit, str(period), len(rows)))
+    return written

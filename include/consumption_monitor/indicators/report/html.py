@@ -1,0 +1,77 @@
+"""The monthly report as one self-contained HTML page (Chinese): inline CSS and inline SVG
+charts, no script, font or stylesheet from elsewhere, so it opens offline, in a mail client
+and inside the Airflow UI's iframe alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from consumption_monitor.indicators.report.data import KpiLine, ReportData
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATUS_COLOURS = {
+    "已完成": "#2e7d32",
+    "正常推进": "#1565c0",
+    "进度滞后": "#ef6c00",
+    "严重滞后": "#c62828",
+    "暂无数据": "#757575",
+    "监测指标": "#00838f",
+}
+
+
+def fmt(value, digits: int = 2) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:,.{digits}f}"
+
+
+def trend_svg(line: KpiLine, width: int = 300, height: int = 90) -> Markup:
+    """An inline SVG line chart of the KPI's trend (empty string when no points)."""
+    points = line.trend
+    if not points:
+        return Markup("")
+    pad_x, pad_top, pad_bottom = 6, 14, 16
+    values = [v for _, v in points]
+    low, high = min(values), max(values)
+    span = (high - low) or abs(high) or 1.0
+    step = (width - 2 * pad_x) / max(1, len(points) - 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        y = pad_top + (height - pad_top - pad_bottom) * (1 - (v - low) / span)
+        return round(pad_x + i * step, 1), round(y, 1)
+
+    coords = [xy(i, v) for i, (_, v) in enumerate(points)]
+    path = " ".join(f"{x},{y}" for x, y in coords)
+    dots = "".join(f'<circle cx="{x}" cy="{y}" r="1.8"/>' for x, y in coords)
+    first, last = points[0][0], points[-1][0]
+    label = (
+        f'<text x="{pad_x}" y="{height - 3}">{first}</text>'
+        f'<text x="{width - pad_x}" y="{height - 3}" text-anchor="end">{last}</text>'
+        f'<text x="{pad_x}" y="10">最高 {fmt(high)}</text>'
+        f'<text x="{width - pad_x}" y="10" text-anchor="end">最新 {fmt(values[-1])}</text>'
+    )
+    return Markup(
+        f'<svg class="trend" role="img" aria-label="{line.kpi.name}趋势" '
+        f'viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><polyline points="{path}"/>'
+        f'<g class="dots">{dots}</g><g class="labels">{label}</g></svg>'
+    )
+
+
+def render_html(data: ReportData) -> str:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = fmt
+    template = env.get_template("report.html.j2")
+    return template.render(
+        data=data, colours=STATUS_COLOURS, trend_svg=trend_svg, measures_count=19
+    )

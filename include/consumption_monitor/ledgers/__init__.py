@@ -1,1 +1,0 @@
-"""Work ledgers (工作台账): Excel templates, their reading and sample files."""

@@ -1,0 +1,125 @@
+"""``cm status``: what operators watch, one line per feed.
+
+Per feed: the last period loaded with its batch state, validation outcome, rows and
+quarantine; the newest batch seen when it is not that one (e.g. a rejected later period);
+periods past their due date and not loaded; and the alerts still open (not yet closed by a
+recovery). Read-only, from the audit tables and the feed specs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from consumption_monitor.alerts.lateness import due_date, late_periods
+from consumption_monitor.common.periods import Period, bureau_today
+from consumption_monitor.feeds.spec import list_feeds, load_feed
+from consumption_monitor.warehouse import schema
+
+VERDICTS = {"passed": "通过", "warning": "有警告", "rejected": "拒收", None: "—"}
+
+
+def _batch(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "period": row.period,
+        "batch_id": row.batch_id,
+        "revision": row.revision,
+        "status": row.status,
+        "verdict": row.verdict,
+        "rows_received": row.rows_received,
+        "rows_loaded": row.rows_loaded,
+        "rows_quarantined": row.rows_quarantined,
+        "seen_at": row.first_seen_at.isoformat() if row.first_seen_at else None,
+    }
+
+
+def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
+    spec = load_feed(feed)
+    b, a = schema.audit_load_batch, schema.audit_alert
+    with engine.connect() as conn:
+        current = conn.execute(
+            select(b).where(b.c.feed == feed, b.c.is_current).order_by(b.c.period.desc()).limit(1)
+        ).first()
+        newest = conn.execute(
+            select(b).where(b.c.feed == feed).order_by(b.c.first_seen_at.desc()).limit(1)
+        ).first()
+        loaded = set(
+            conn.execute(select(b.c.period).where(b.c.feed == feed, b.c.is_current)).scalars()
+        )
+        alerts = conn.execute(
+            select(a.c.period, a.c.kind, a.c.level, a.c.title, func.min(a.c.sent_at))
+            .where(
+                a.c.feed == feed,
+                a.c.status == "sent",
+                a.c.resolved_at.is_(None),
+                a.c.kind != "recovery",
+            )
+            .group_by(a.c.period, a.c.kind, a.c.level, a.c.title)
+            .order_by(a.c.period)
+        ).fetchall()
+    late = late_periods(spec, today, loaded)
+    next_period = Period.parse(current.period).shift(1) if current else Period.of(today).shift(-1)
+    while next_period.month not in spec.published_months:
+        next_period = next_period.shift(1)
+    return {
+        "feed": feed,
+        "title": spec.title,
+        "last_loaded": _batch(current),
+        "newest_batch": None
+        if newest is None or (current and newest.batch_id == current.batch_id)
+        else _batch(newest),
+        "late": [{"period": x.period, "due": x.due.isoformat()} for x in late],
+        "next_due": {"period": str(next_period), "due": due_date(spec, next_period).isoformat()},
+        "open_alerts": [
+            {
+                "period": r.period,
+                "kind": r.kind,
+                "level": r.level,
+                "title": r.title,
+                "since": r[4].isoformat() if r[4] else None,
+            }
+            for r in alerts
+        ],
+    }
+
+
+def operations_status(engine: Engine, today: date | None = None) -> dict[str, Any]:
+    today = today or bureau_today()
+    return {
+        "as_of": today.isoformat(),
+        "feeds": [feed_status(engine, feed, today) for feed in list_feeds()],
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"运行状态（{data['as_of']}）"]
+    for f in data["feeds"]:
+        last = f["last_loaded"]
+        if last:
+            head = (
+                f"最近入库 {last['period']}（批次 {last['batch_id']} 第{last['revision']}版，"
+                f"{last['status']}，校验{VERDICTS.get(last['verdict'], last['verdict'])}，"
+                f"{last['rows_loaded']} 行，隔离 {last['rows_quarantined'] or 0} 行）"
+            )
+        else:
+            head = "尚无入库数据"
+        lines.append(f"\n{f['title']}（{f['feed']}）：{head}")
+        newest = f["newest_batch"]
+        if newest:
+            lines.append(
+                f"  最新批次 {newest['period']} {newest['batch_id']}：{newest['status']}，"
+                f"校验{VERDICTS.get(newest['verdict'], newest['verdict'])}"
+            )
+        if f["late"]:
+            late = "、".join(f"{x['period']}（应于 {x['due']}）" for x in f["late"])
+            lines.append(f"  逾期未入库：{late}")
+        else:
+            nxt = f["next_due"]
+            lines.append(f"  无逾期；下一期 {nxt['period']} 应于 {nxt['due']} 前入库")
+        for alert in f["open_alerts"]:
+            lines.append(f"  未解除告警 {alert['period']}：{alert['title']}")
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""The steps of a feed run, shared by the Airflow DAGs, the CLI and the tests.
+
+Each step takes small, serialisable arguments and returns a small dict, so an Airflow task
+is a thin wrapper and XComs stay tiny: the data itself travels through the raw archive and
+the warehouse, never through XCom.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from consumption_monitor.common import config
+from consumption_monitor.common.periods import Period
+from consumption_monitor.feeds import typed_cache
+from consumption_monitor.feeds.archive import read_manifest
+from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
+from consumption_monitor.feeds.frames import iter_frames, to_frame
+from consumption_monitor.feeds.sources.base import Source
+from consumption_monitor.feeds.spec import FeedSpec, load_feed
+from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.loader import (
+    RunContext,
+    current_frame,
+    load_batch,
+    now,
+    record_run,
+    record_validation,
+    register_batch,
+)
+from consumption_monitor.warehouse.migrate import ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+class BatchRejected(RuntimeError):
+    """Validation rejected the batch: nothing was loaded. The message says why."""
+
+
+def _feed(feed: str | FeedSpec) -> FeedSpec:
+    return feed if isinstance(feed, FeedSpec) else load_feed(feed)
+
+
+def extract_step(
+    feed: str | FeedSpec,
+    period: str,
+    *,
+    url: str | None = None,
+    source: Source | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Fetch into the archive and register the batch and its raw pages."""
+    spec = _feed(feed)
+    started = now()
+    ensure_schema(config.warehouse_url(url))
+    engine = engine_for(config.warehouse_url(url))
+    try:
+        batch = extract(spec, period, source=source, archive_root=archive_root)
+    except Exception as exc:
+        with engine.begin() as conn:
+            record_run(
+                conn,
+                feed=spec.name,
+                period=period,
+                step="extract",
+                outcome="failed",
+                message=str(exc)[:4000],
+                started_at=started,
+                run=run,
+            )
+        raise
+    pages = read_manifest(batch.path(archive_root))["pages"]
+    revision = register_batch(engine, batch, pages, started_at=started, run=run)
+    return {**batch.to_dict(), "revision": revision}
+
+
+def _frames(spec: FeedSpec, batch: ExtractedBatch, archive_root: Path | None):
+    records = read_records(spec, batch.path(archive_root))
+    frames = {s.name: to_frame(s, records[s.name]) for s in spec.streams}
+    return records, frames
+
+
+def validate_step(
+    feed: str | FeedSpec,
+    batch_ref: dict[str, Any],
+    *,
+    url: str | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Run the suites; store results and quarantine; raise BatchRejected on a reject."""
+    from consumption_monitor.validation.runner import validate_batch
+
+    spec = _feed(feed)
+    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
+    started = now()
+    engine = engine_for(config.warehouse_url(url))
+    if spec.chunked:  # transaction scale: bounded chunks, history checks in the warehouse
+        from consumption_monitor.validation.chunked import validate_chunked
+
+        report, records = validate_chunked(
+            spec, batch.period, batch.batch_id, batch.path(archive_root), engine, batch.rows
+        )
+    else:
+        records, frames = _frames(spec, batch, archive_root)
+        previous_period = str(Period.parse(batch.period).shift(-1))
+        previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
+        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
+    run_id = record_validation(engine, report, records, started_at=started, run=run)
+    summary = {
+        **report.summary(),
+        "validation_run_id": run_id,
+        "report": _write_report(engine, run_id),
+    }
+    if report.rejected:
+        reasons = "; ".join(
+            f"{o.stream}: {o.description} ({o.label()}, 不符 {o.unexpected_count}"
+            f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
+            for o in report.failures("critical")
+        )
+        raise BatchRejected(
+            f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库：{reasons}"
+        )
+    return summary
+
+
+def _write_report(engine, run_id: str) -> str | None:
+    """The run's human-readable report; a report that cannot be written must not turn a
+    validation into a failure (the results are in the warehouse either way)."""
+    from consumption_monitor.validation.reports import write_validation_report
+
+    try:
+        return str(write_validation_report(engine, run_id))
+    except OSError:
+        log.exception("could not write the validation report of run %s", run_id)
+        return None
+
+
+def load_step(
+    feed: str | FeedSpec,
+    batch_ref: dict[str, Any],
+    *,
+    url: str | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """Load a validated batch (less its quarantined rows) as the current version."""
+    spec = _feed(feed)
+    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
+    engine = engine_for(config.warehouse_url(url))
+    if spec.chunked:  # chunks stream into the COPY: typed by validation, else from the archive
+        batch_dir = batch.path(archive_root)
+        frames: dict[str, Any] = {
+            s.name: typed_cache.read(
+                typed_cache.cache_dir(spec.name, batch.period, batch.batch_id, s.name)
+            )
+            or iter_frames(spec, batch_dir, s)
+            for s in spec.streams
+        }
+    else:
+        _, frames = _frames(spec, batch, archive_root)
+    result = load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    if spec.chunked:
+        typed_cache.drop(spec.name, batch.period, batch.batch_id)
+    return result
+
+
+def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) -> dict[str, Any]:
+    """Snapshot the KPIs fed by ``feed`` for ``period`` and for the later periods of that
+    feed it affects (year to date, computed YoY), so that loading periods in any order ends
+    with the same latest snapshots. The snapshot DAG recomputes every KPI likewise."""
+    from consumption_monitor.indicators.snapshots import affected_periods, compute_snapshot
+
+    spec = _feed(feed)
+    engine = engine_for(config.warehouse_url(url))
+    periods = affected_periods(engine, [period], feed=spec.name)
+    done = [compute_snapshot(engine, p, feeds=[spec.name]) for p in periods]
+    first = next(d for d in done if d["period"] == period)
+    return {**first, "recomputed": [d["period"] for d in done if d["period"] != period]}
+
+
+def snapshot_periods(periods: list[str], *, url: str | None = None) -> dict[str, Any]:
+    """Recompute every KPI of ``periods`` and of the periods they affect (YTD, YoY)."""
+    from consumption_monitor.indicators.snapshots import affected_periods, compute_snapshot
+
+    engine = engine_for(config.warehouse_url(url))
+    ensure_schema(config.warehouse_url(url))
+    done = [compute_snapshot(engine, p) for p in affected_periods(engine, periods)]
+    return {
+        "periods": [d["period"] for d in done],
+        "added": sum(len(d["added"]) for d in done),
+        "missing_sources": sorted({k for d in done for k in d["missing_sources"]}),
+    }
+
+
+def report_step(periods: list[str], *, url: str | None = None) -> dict[str, Any] | None:
+    """Write the monthly report (HTML + XLSX) of the latest of ``periods``."""
+    from consumption_monitor.indicators.report import write_report
+
+    if not periods:
+        return None
+    return write_report(engine_for(config.warehouse_url(url)), max(periods))
+
+
+def run_period(
+    feed: str | FeedSpec,
+    period: str,
+    *,
+    url: str | None = None,
+    source: Source | None = None,
+    archive_root: Path | None = None,
+    run: RunContext | None = None,
+) -> dict[str, Any]:
+    """extract → validate → load → snapshot for one period, in one process."""
+    batch = extract_step(feed, period, url=url, source=source, archive_root=archive_root, run=run)
+    validation = validate_step(feed, batch, url=url, archive_root=archive_root, run=run)
+    load = load_step(feed, batch, url=url, archive_root=archive_root, run=run)
+    snap = snapshot_step(feed, period, url=url)
+    return {"batch": batch, "validation": validation, "load": load, "snapshot": snap}
