@@ -18,7 +18,10 @@ RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:0 include/ /opt/airflow/include/
+# The runtime package only: the dev tools (include/cm_devtools: sample feed server, demo
+# driver, native topology) stay out of the image; docker-compose.yaml mounts include/ for
+# its sample feed server.
+COPY --chown=airflow:0 include/consumption_monitor/ /opt/airflow/include/consumption_monitor/
 COPY --chown=airflow:0 sql/ /opt/airflow/sql/
 COPY --chown=airflow:0 expectations/ /opt/airflow/expectations/
 

@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
+from cm_devtools.cli import build_parser as build_dev_parser
 from consumption_monitor.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,16 +123,24 @@ def test_dockerfile_copies_existing_paths() -> None:
     assert sources
     for source in sources:
         assert (REPO / source).exists(), source
-    assert set(PROJECT_MOUNTS) <= {s.strip("/") for s in sources}
+    # the image ships the runtime package only; the dev tools (sample feed server) come with
+    # the include/ mount of docker-compose.yaml
+    copied = {s.strip("/") for s in sources}
+    assert PROJECT_MOUNTS - {"include"} <= copied and "include/consumption_monitor" in copied
+    assert not any(s.startswith("include/cm_devtools") for s in copied)
     pinned = re.search(r"ARG AIRFLOW_VERSION=(\S+)", text)
     requirements = (REPO / "requirements.txt").read_text(encoding="utf-8")
     assert pinned and f"apache-airflow=={pinned.group(1)}\n" in requirements
 
 
-def _commands(compose: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
-    """(Airflow CLI argvs, cm argvs) from commands, the init script and health checks."""
+def _commands(
+    compose: dict[str, Any],
+) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """(Airflow CLI argvs, cm argvs, dev-tools argvs) from commands, the init script and
+    health checks."""
     airflow: list[list[str]] = []
     cm: list[list[str]] = []
+    dev: list[list[str]] = []
     for service in compose["services"].values():
         entry = service.get("entrypoint")
         command = service.get("command")
@@ -152,7 +161,9 @@ def _commands(compose: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]
                     airflow.append(argv[1:])
                 elif argv[:3] == ["python", "-m", "consumption_monitor"]:
                     cm.append(argv[3:])
-    return airflow, cm
+                elif argv[:3] == ["python", "-m", "cm_devtools"]:
+                    dev.append(argv[3:])
+    return airflow, cm, dev
 
 
 _AIRFLOW_PARSE = r"""
@@ -170,11 +181,13 @@ print(json.dumps(bad))
 
 @pytest.mark.airflow
 def test_every_command_exists(compose: dict[str, Any], tmp_path: Path) -> None:
-    airflow, cm = _commands(compose)
+    airflow, cm, dev = _commands(compose)
     assert ["celery", "worker"] in airflow and ["db", "migrate"] in airflow
-    assert ["migrate"] in cm and cm and cm[0][0] == "feed-server"
+    assert ["migrate"] in cm and dev and dev[0][0] == "feed-server"
     for argv in cm:
-        build_parser().parse_args(argv)  # SystemExit on an unknown command or option
+        build_parser(argv).parse_args(argv)  # SystemExit on an unknown command or option
+    for argv in dev:  # the sample feed server runs from the dev tools, not the runtime CLI
+        build_dev_parser().parse_args(argv)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(tmp_path),
