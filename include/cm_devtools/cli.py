@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 
+from consumption_monitor import cli_args
 from consumption_monitor.cli import _json_arg, _print, _url_arg
 
 
@@ -61,9 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ledger-samples", help="write deterministic filled sample ledgers (file-drop demo)"
     )
-    p.add_argument("--out", required=True, help="folder to write the .xlsx files to")
-    p.add_argument("--from", dest="start", default="2024-01", help="first period YYYY-MM")
-    p.add_argument("--to", dest="end", help="last period YYYY-MM (default: last full month)")
+    p.add_argument(
+        "--out", required=True, type=cli_args.text, help="folder to write the .xlsx files to"
+    )
+    p.add_argument(
+        "--from", dest="start", default="2024-01", type=cli_args.period, help="first period"
+    )
+    p.add_argument(
+        "--to", dest="end", type=cli_args.period, help="last period (default: last full month)"
+    )
     _json_arg(p)
     p.set_defaults(func=cmd_ledger_samples)
 
@@ -76,8 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with the fault, into a scratch warehouse under <CM_DATA_DIR>/alert-preview/ (unless "
         "--url); without it, the alert is composed from the warehouse's record of the period.",
     )
-    p.add_argument("--feed", default="retail_monthly")
-    p.add_argument("--period", help="YYYY-MM (default: the last full month)")
+    p.add_argument("--feed", default="retail_monthly", type=cli_args.feed)
+    p.add_argument("--period", type=cli_args.period, help="YYYY-MM (default: the last full month)")
     p.add_argument(
         "--fault",
         help="reject (missing column), bad_rows (quarantine + warnings), feed_down, or a "
@@ -101,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cm_devtools", description="开发与演示工具")
+    parser = cli_args.OneLineParser(prog="python -m cm_devtools", description="开发与演示工具")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser

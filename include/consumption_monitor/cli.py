@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from consumption_monitor import __version__
+from consumption_monitor import __version__, cli_args
+from consumption_monitor.cli_args import EXIT_INTERNAL, EXIT_USAGE, OneLineParser, error_line
 
 #: entry-point group of subcommands added by other packages (see ``command_extensions``)
 COMMAND_GROUP = "consumption_monitor.commands"
@@ -29,6 +30,7 @@ def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
 def _url_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
+        type=cli_args.text,
         help="warehouse URL (default: CM_WAREHOUSE_URL, the Airflow "
         "connection cm_warehouse, or the embedded SQLite file)",
     )
@@ -53,23 +55,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _periods(args: argparse.Namespace) -> list[str]:
-    from consumption_monitor.common.periods import period_range
-
-    if args.period:
-        return [args.period]
-    if not (args.start and args.end):
-        raise SystemExit("give --period YYYY-MM, or --from and --to")
-    return [str(p) for p in period_range(args.start, args.end)]
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run extract → validate → load → snapshot without Airflow (periods in the given order)."""
+    from consumption_monitor.feeds.pii import pii_key
+    from consumption_monitor.feeds.spec import load_feed
     from consumption_monitor.pipeline.catchup import FAILED, run_periods
 
+    periods = cli_args.period_span(args.period, args.start, args.end)
+    if load_feed(args.feed).has_pii:
+        pii_key()  # refuse before anything runs: one line instead of a failure per period
     outcomes = run_periods(
         args.feed,
-        _periods(args),
+        periods,
         url=args.url,
         on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
     )
@@ -354,7 +351,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cm", description="西区提振消费专项行动监测数据平台")
+    parser = OneLineParser(prog="cm", description="西区提振消费专项行动监测数据平台")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -364,15 +361,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("run", help="run a feed for one period or a range, without Airflow")
-    p.add_argument("--feed", default="retail_monthly")
-    p.add_argument("--period", help="YYYY-MM")
-    p.add_argument("--from", dest="start", help="first period YYYY-MM")
-    p.add_argument("--to", dest="end", help="last period YYYY-MM")
+    p.add_argument("--feed", default="retail_monthly", type=cli_args.feed)
+    p.add_argument("--period", type=cli_args.period, help="YYYY-MM")
+    p.add_argument("--from", dest="start", type=cli_args.period, help="first period YYYY-MM")
+    p.add_argument("--to", dest="end", type=cli_args.period, help="last period YYYY-MM")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("snapshot", help="compute and print the indicator snapshot of a period")
-    p.add_argument("--period", required=True, help="YYYY-MM")
+    p.add_argument("--period", required=True, type=cli_args.period, help="YYYY-MM")
     p.add_argument(
         "--no-compute", action="store_true", help="only print the latest stored snapshot"
     )
@@ -380,13 +377,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("report", help="write the monthly report (HTML and XLSX) of a period")
-    p.add_argument("--period", required=True, help="YYYY-MM")
-    p.add_argument("--out", help="folder (default: CM_REPORTS_DIR or <data dir>/reports)")
+    p.add_argument("--period", required=True, type=cli_args.period, help="YYYY-MM")
+    p.add_argument(
+        "--out", type=cli_args.text, help="folder (default: CM_REPORTS_DIR or <data dir>/reports)"
+    )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("docs", help="generate the data dictionary into docs/")
-    p.add_argument("--out", help="file to write (default: docs/data-dictionary.md)")
+    p.add_argument(
+        "--out", type=cli_args.text, help="file to write (default: docs/data-dictionary.md)"
+    )
     _json_arg(p)
     p.set_defaults(func=cmd_docs)
 
@@ -403,7 +404,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("summary", help="periods loaded, rows, validation outcomes")
-    p.add_argument("--feed", default="retail_monthly")
+    p.add_argument("--feed", default="retail_monthly", type=cli_args.feed)
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_summary)
 
@@ -417,8 +418,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_digest)
 
     p = sub.add_parser("quarantine", help="list quarantined rows with their failed checks")
-    p.add_argument("--feed", default="retail_monthly")
-    p.add_argument("--period", help="YYYY-MM")
+    p.add_argument("--feed", default="retail_monthly", type=cli_args.feed)
+    p.add_argument("--period", type=cli_args.period, help="YYYY-MM")
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_quarantine)
 
@@ -426,9 +427,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "tradein-audit",
         help="quarantined trade-in transactions by enterprise (rule breaches to follow up)",
     )
-    p.add_argument("--period", help="YYYY-MM")
-    p.add_argument("--year", help="YYYY")
-    p.add_argument("--enterprise", help="enterprise USCC")
+    p.add_argument("--period", type=cli_args.period, help="YYYY-MM")
+    p.add_argument("--year", type=cli_args.year, help="YYYY")
+    p.add_argument("--enterprise", type=cli_args.uscc, help="enterprise USCC")
     p.add_argument(
         "--detail", action="store_true", help="one line per transaction (order id, rules)"
     )
@@ -442,12 +443,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ledger-templates", help="write the blank work-ledger Excel templates (one per ledger)"
     )
-    p.add_argument("--out", required=True, help="folder to write the .xlsx templates to")
+    p.add_argument(
+        "--out", required=True, type=cli_args.text, help="folder to write the .xlsx templates to"
+    )
     _json_arg(p)
     p.set_defaults(func=cmd_ledger_templates)
 
     p = sub.add_parser("status", help="operations summary per feed: loads, lateness, alerts")
-    p.add_argument("--today", help="YYYY-MM-DD to judge lateness on (default: today)")
+    p.add_argument(
+        "--today", type=cli_args.day, help="YYYY-MM-DD to judge lateness on (default: today)"
+    )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_status)
 
@@ -478,12 +483,32 @@ def command_extensions(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a user error is one line on stderr and exit code 2, an internal
+    error one line and exit code 1 (``-v`` shows its traceback)."""
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("cm: 已中断 (interrupted)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        line = error_line(exc, getattr(args, "url", None))
+        if line is not None:
+            print(f"cm: 错误 error: {line}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.verbose:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(
+            f"cm: 内部错误 internal error: {type(exc).__name__}: {first}（加 -v 查看详情，"
+            "rerun with -v for the traceback）",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

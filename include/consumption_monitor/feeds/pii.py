@@ -48,10 +48,14 @@ def pii_key() -> bytes:
     if not key:
         raise PiiKeyMissing(
             f"未配置个人信息假名化密钥：请设置环境变量 {PII_KEY_ENV} 或 Airflow 连接 "
-            f"{PII_CONN_ID}（password）；在此之前不抽取含个人信息的数据"
+            f"{PII_CONN_ID}（password）；在此之前不抽取含个人信息的数据 "
+            f"(no pseudonymisation key: set {PII_KEY_ENV})"
         )
     if len(key.encode()) < MIN_KEY_BYTES:
-        raise PiiKeyMissing(f"个人信息假名化密钥过短（至少 {MIN_KEY_BYTES} 字节）")
+        raise PiiKeyMissing(
+            f"个人信息假名化密钥过短（至少 {MIN_KEY_BYTES} 字节） "
+            f"(pseudonymisation key shorter than {MIN_KEY_BYTES} bytes)"
+        )
     return key.encode()
 
 
