@@ -74,6 +74,11 @@ def test_html_and_xlsx_show_every_measure_with_the_same_figures(loaded: str, tmp
     assert f"{ytd:,.2f}" in page
     assert retail["状态"] == "监测指标"
     assert rows["12315投诉按时办结率"]["目标"] == ">= 99"
+    # targets such as "= 100" are text, never live formulas (formula injection)
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    equals = [c for c in cells if isinstance(c.value, str) and c.value.startswith("=")]
+    assert equals and all(c.data_type == "s" and c.quotePrefix for c in equals)
     trend = [
         r for r in wb["趋势"].iter_rows(2, values_only=True) if r[0] == "m19_retail_sales_total"
     ]

@@ -177,8 +177,10 @@ def workbook_bytes(wb: Workbook) -> bytes:
     openpyxl stamps the save time into docProps and the zip entries; a fixed stamp makes
     the same ledger the same bytes (the same sha256), so sample files are reproducible and
     a re-sent file is recognised as a duplicate."""
+    from consumption_monitor.common.spreadsheet import text_only
+
     buffer = io.BytesIO()
-    wb.save(buffer)
+    text_only(wb).save(buffer)
     out = io.BytesIO()
     with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():

@@ -9,6 +9,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from consumption_monitor.common.spreadsheet import text_only
 from consumption_monitor.indicators.report.data import COLUMNS, ReportData
 from consumption_monitor.indicators.report.html import STATUS_COLOURS
 
@@ -58,5 +59,5 @@ def build_workbook(data: ReportData) -> Workbook:
 
 def workbook_bytes(data: ReportData) -> bytes:
     buffer = BytesIO()
-    build_workbook(data).save(buffer)
+    text_only(build_workbook(data)).save(buffer)
     return buffer.getvalue()
