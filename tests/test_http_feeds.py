@@ -24,7 +24,7 @@ from consumption_monitor.common.workdays import load_calendar
 from consumption_monitor.feeds.frames import to_frame
 from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.pipeline.steps import run_period
-from consumption_monitor.validation import derivations
+from consumption_monitor.validation import derivation_registry, derivations
 from consumption_monitor.validation.suites import read_suite
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
@@ -141,14 +141,14 @@ def test_spec_suites_derivations_and_tables_fit_together(feed: str) -> None:
     fit; every stream has its tables."""
     spec = load_feed(feed)
     for stream in spec.streams:
-        ctx = derivations.DeriveContext(
+        ctx = derivation_registry.DeriveContext(
             period="2025-03", frames={}, keys={stream.name: stream.keys}
         )
-        frame = derivations.apply(stream.derive, to_frame(stream, []), stream.name, ctx)
+        frame = derivation_registry.apply(stream.derive, to_frame(stream, []), stream.name, ctx)
         missing = _suite_columns(read_suite(stream.suite_name)) - set(frame.columns)
         assert missing == set(), f"{stream.suite_name} tests undeclared columns {missing}"
         for step in stream.derive:
-            signature = inspect.signature(derivations.REGISTRY[step.name])
+            signature = inspect.signature(derivation_registry.REGISTRY[step.name])
             signature.bind(frame, stream.name, ctx, **step.kwargs)
         assert {f"stg_{stream.table}", f"core_{stream.table}"} <= set(schema.metadata.tables)
 
@@ -217,7 +217,7 @@ def _ytd_frame(**values: float | None) -> pd.DataFrame:
 def test_ytd_monotonic(period: str, previous, current, expected) -> None:
     frame = _ytd_frame(a_ytd=current, b_ytd=current).assign(period=period)
     prior = _ytd_frame(a_ytd=previous, b_ytd=0.0) if previous is not None else None
-    ctx = derivations.DeriveContext(
+    ctx = derivation_registry.DeriveContext(
         period=period,
         frames={},
         previous={"s": prior} if prior is not None else {},
@@ -230,7 +230,7 @@ def test_ytd_monotonic(period: str, previous, current, expected) -> None:
 
 def test_date_in_period() -> None:
     frame = pd.DataFrame({"d": ["2025-03-01", "2025-03-31", "2025-04-01", None]}, dtype=object)
-    ctx = derivations.DeriveContext(period="2025-03", frames={})
+    ctx = derivation_registry.DeriveContext(period="2025-03", frames={})
     out = derivations.date_in_period(frame, "s", ctx, column="d")["_d_in_period"]
     assert [None if pd.isna(v) else bool(v) for v in out] == [True, True, False, None]
 

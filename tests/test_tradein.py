@@ -26,7 +26,7 @@ from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.pii import PiiKeyMissing, Pseudonymiser, is_valid_mobile, pii_key
 from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.pipeline.steps import extract_step, load_step, run_period, validate_step
-from consumption_monitor.validation import derivations
+from consumption_monitor.validation import derivation_registry
 from consumption_monitor.validation.tradein_audit import audit_cases
 from consumption_monitor.validation.tradein_rules import load_rules
 from consumption_monitor.warehouse import schema
@@ -80,8 +80,8 @@ def test_rule_columns_on_hand_cases() -> None:
             "sale_date": ["2025-03-01"] * 6 + ["2024-12-31"],
         }
     )
-    ctx = derivations.DeriveContext(period=PERIOD, frames={})
-    out = derivations.apply(["tradein_rules"], frame, "transactions", ctx)
+    ctx = derivation_registry.DeriveContext(period=PERIOD, frames={})
+    out = derivation_registry.apply(["tradein_rules"], frame, "transactions", ctx)
     assert out["_subsidy_within_rule"].tolist() == [True, False, True, True, pd.NA, True, pd.NA]
     assert out["_price_within_limit"].tolist()[2:4] == [True, False]
     assert out["_category_known"].tolist()[4] is False
@@ -141,8 +141,8 @@ def test_rule_columns_match_the_rules_row_by_row() -> None:
         }
     )
     expected = _rule_columns_row_by_row(frame, period.year)
-    ctx = derivations.DeriveContext(period=PERIOD, frames={})
-    out = derivations.apply(["tradein_rules"], frame.copy(), "transactions", ctx)
+    ctx = derivation_registry.DeriveContext(period=PERIOD, frames={})
+    out = derivation_registry.apply(["tradein_rules"], frame.copy(), "transactions", ctx)
 
     def column(name: str) -> list:
         return [None if pd.isna(v) else v for v in out[name].tolist()]

@@ -31,7 +31,8 @@ from consumption_monitor.feeds.archive import (
 )
 from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
 from consumption_monitor.feeds.pii import Pseudonymiser, pii_key
-from consumption_monitor.feeds.sources.base import Source, source_for
+from consumption_monitor.feeds.sources.base import Source
+from consumption_monitor.feeds.sources.registry import source_for
 from consumption_monitor.feeds.spec import FeedSpec
 
 log = logging.getLogger(__name__)

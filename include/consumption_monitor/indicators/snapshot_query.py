@@ -182,13 +182,19 @@ class _Builder:
         src = _ident(kpi.source or "")
         cols = {k: _ident(v) for k, v in kpi.columns.items()}
         scale = _num(kpi.scale)
-        agg = kpi.aggregation
-        if agg == "ytd_value":
-            w = self.where(i, kpi, "s")
-            month = f"sum(s.{cols['month']}) * {scale}" if "month" in cols else "null"
-            yoy_m = f"max(s.{cols['yoy_month']})" if "yoy_month" in cols else "null"
-            yoy_y = f"max(s.{cols['yoy_ytd']})" if "yoy_ytd" in cols else "null"
-            sql = f"""
+        if kpi.aggregation == "ytd_value":
+            return self._ytd_value(i, kpi, src, cols, scale), "obs.data_period"
+        if kpi.aggregation == "milestone":
+            return self._milestone(i, kpi, src), "obs.data_period"
+        return self._flow_observation(i, kpi, src, cols, scale), ":year_start"
+
+    def _ytd_value(self, i: int, kpi: Kpi, src: str, cols: dict[str, str], scale: str) -> str:
+        """Published year-to-date series: the latest period of the year, and a year before."""
+        w = self.where(i, kpi, "s")
+        month = f"sum(s.{cols['month']}) * {scale}" if "month" in cols else "null"
+        yoy_m = f"max(s.{cols['yoy_month']})" if "yoy_month" in cols else "null"
+        yoy_y = f"max(s.{cols['yoy_ytd']})" if "yoy_ytd" in cols else "null"
+        return f"""
         select cur.*, prior.prior_ytd
         from (
             select s.period as data_period, {month} as actual_month,
@@ -207,17 +213,23 @@ class _Builder:
             where {w} and s.period between :prior_year_start and :period
             group by s.period
         ) as prior on prior.period = {prior_period_sql("cur.data_period")}"""
-            return sql, "obs.data_period"
-        if agg == "milestone":
-            task = self.bind(f"k{i}_task", kpi.task)
-            sql = f"""
+
+    def _milestone(self, i: int, kpi: Kpi, src: str) -> str:
+        """A task's latest milestone status up to the period."""
+        task = self.bind(f"k{i}_task", kpi.task)
+        return f"""
         select s.period as data_period, s.status as milestone_status, s.status_date
         from {src} as s
         where s.task = {task} and s.period = (
             select max(s.period) from {src} as s where s.task = {task} and s.period <= :period
         )"""
-            return sql, "obs.data_period"
-        # Flow aggregations: the data reach the latest period the feed has loaded this year.
+
+    def _flow_observation(
+        self, i: int, kpi: Kpi, src: str, cols: dict[str, str], scale: str
+    ) -> str:
+        """Flow aggregations (count of the year, sum or ratio of months): the data reach the
+        latest period the feed has loaded this year."""
+        agg = kpi.aggregation
         feed = self.bind(f"k{i}_feedp", kpi.feed)
         fresh = (
             "(select max(b.period) as data_period from audit_load_batch as b "
@@ -236,7 +248,7 @@ class _Builder:
                 "and cast(s.year as varchar(4)) = "
                 "cast(cast(:year as integer) - 1 as varchar(4)))"
             )
-            return self._flow(fresh, in_month, ytd, prior), ":year_start"
+            return self._flow(fresh, in_month, ytd, prior)
         # One pass over the source rows from the previous January to the data period.
         this_year = "s.period between :year_start and f.data_period"
         in_month = "s.period = f.data_period"
@@ -268,7 +280,7 @@ class _Builder:
             on {w} and s.period between :prior_year_start and f.data_period
         where f.data_period is not null
         group by f.data_period"""
-        return sql, ":year_start"
+        return sql
 
     @staticmethod
     def _flow(fresh: str, in_month: str, ytd: str, prior: str) -> str:

@@ -26,7 +26,6 @@ from consumption_monitor.warehouse.loader import (
     load_batch,
     now,
     record_run,
-    record_validation,
     register_batch,
 )
 from consumption_monitor.warehouse.migrate import ensure_schema
@@ -91,6 +90,7 @@ def validate_step(
     run: RunContext | None = None,
 ) -> dict[str, Any]:
     """Run the suites; store results and quarantine; raise BatchRejected on a reject."""
+    from consumption_monitor.validation.recording import record_validation
     from consumption_monitor.validation.runner import validate_batch
 
     spec = _feed(feed)

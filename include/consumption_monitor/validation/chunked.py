@@ -22,7 +22,7 @@ from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
-from consumption_monitor.validation import derivations
+from consumption_monitor.validation.derivation_registry import DeriveContext
 from consumption_monitor.validation.history import HistoryCheck, make_checks
 from consumption_monitor.validation.runner import (
     SAMPLE_SIZE,
@@ -106,7 +106,7 @@ def validate_chunked(
         for i, frame in enumerate(frames):
             count += len(frame)
             spool.write(frame)  # typed once: the load reads these back
-            ctx = derivations.DeriveContext(
+            ctx = DeriveContext(
                 period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
             )
             chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, suite_runner)
@@ -119,7 +119,7 @@ def validate_chunked(
             log.info("validated %s %s chunk %d: %d rows", feed.name, period, i + 1, len(frame))
         spool.close()
         if count == 0:  # an empty period still meets its suite (row count, columns)
-            ctx = derivations.DeriveContext(period=period, frames={}, keys={})
+            ctx = DeriveContext(period=period, frames={}, keys={})
             chunk_outcomes, _ = _check_stream(stream, to_frame(stream, []), ctx, period)
             merged = {o.index: o for o in chunk_outcomes}
         stream_outcomes = [merged[k] for k in sorted(merged)]

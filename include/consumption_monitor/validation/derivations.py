@@ -1,53 +1,19 @@
-"""Derived check columns that the JSON suites test.
+"""The generic derivations: check columns any feed's spec may ask for in ``derive``.
 
-Great Expectations' built-in expectations cannot compute a USCC check character or compare
-a batch with the previous period in the warehouse. Rather than custom expectation classes,
-each such fact is computed here into a ``_``-prefixed column, and the suite checks that
-column with a plain built-in expectation. The spec's ``derive`` list says which apply.
+Registered in :mod:`~consumption_monitor.validation.derivation_registry` (which explains
+derivations); feed-specific ones live beside their feed's rules (trade-in:
+:mod:`~consumption_monitor.validation.tradein`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from consumption_monitor.common.identifiers import is_uscc_well_formed, is_valid_uscc
 from consumption_monitor.common.periods import Period
-from consumption_monitor.feeds.spec import DeriveSpec
-
-
-@dataclass
-class DeriveContext:
-    period: str
-    frames: dict[str, pd.DataFrame]  # every stream of the batch, typed
-    previous: dict[str, pd.DataFrame] = field(default_factory=dict)  # prior period, current
-    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-Derivation = Callable[..., pd.DataFrame]  # (frame, stream, ctx, **params from the spec)
-REGISTRY: dict[str, Derivation] = {}
-
-
-def derivation(name: str) -> Callable[[Derivation], Derivation]:
-    def register(fn: Derivation) -> Derivation:
-        REGISTRY[name] = fn
-        return fn
-
-    return register
-
-
-def apply(
-    steps: Iterable[DeriveSpec | str], frame: pd.DataFrame, stream: str, ctx: DeriveContext
-) -> pd.DataFrame:
-    for step in steps:
-        spec = DeriveSpec(step) if isinstance(step, str) else step
-        if spec.name not in REGISTRY:
-            raise KeyError(f"unknown derivation {spec.name!r} (known: {sorted(REGISTRY)})")
-        frame = REGISTRY[spec.name](frame, stream, ctx, **spec.kwargs)
-    return frame
+from consumption_monitor.validation.derivation_registry import DeriveContext, derivation
 
 
 @derivation("uscc_check")
@@ -162,7 +128,3 @@ def date_in_period(
     ]
     frame[out] = pd.array(values, dtype="boolean")
     return frame
-
-
-# feed-specific derivations register themselves in their own modules
-from consumption_monitor.validation import tradein  # noqa: E402, F401

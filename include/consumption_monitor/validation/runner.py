@@ -20,11 +20,15 @@ import pandas as pd
 
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
-from consumption_monitor.validation import derivations
+from consumption_monitor.validation import derivations, tradein
+from consumption_monitor.validation.derivation_registry import DeriveContext, apply
 from consumption_monitor.validation.suites import build_suite, read_suite
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
+# Derivations register themselves when their module is imported; this is the one place
+# that applies them, so it imports every module that defines some.
+DERIVATION_MODULES = (derivations, tradein)
 
 
 def expectation_label(expectation_type: str, column: str | None) -> str:
@@ -198,14 +202,14 @@ def _run_suite(
 def _check_stream(
     stream: StreamSpec,
     frame: pd.DataFrame,
-    ctx: derivations.DeriveContext,
+    ctx: DeriveContext,
     period: str,
     suite_runner: SuiteRunner | None = None,
 ) -> tuple[list[Outcome], dict[int, list[str]]]:
     """Derive, run the stream's suite on one frame; outcomes and the critical failures by
     row (``_row``, the position in the whole batch)."""
     frame = frame.reset_index(drop=True)  # GX reports positions
-    frame = derivations.apply(stream.derive, frame, stream.name, ctx)
+    frame = apply(stream.derive, frame, stream.name, ctx)
     suite_doc = read_suite(stream.suite_name)
     # code lists live in the spec (one source for templates and checks): suites refer
     # to them as {"$PARAMETER": "choices_<column>"}
@@ -235,7 +239,7 @@ def validate_batch(
     previous: dict[str, pd.DataFrame] | None = None,
 ) -> ValidationReport:
     """Derive check columns, run each stream's suite, apply the severity policy."""
-    ctx = derivations.DeriveContext(
+    ctx = DeriveContext(
         period=period,
         frames=frames,
         previous=previous or {},

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from consumption_monitor.validation.derivations import DeriveContext, derivation
+from consumption_monitor.validation.derivation_registry import DeriveContext, derivation
 from consumption_monitor.validation.tradein_rules import CategoryRule, RulesMissing, load_rules
 
 TOLERANCE = 0.005  # half a fen: amounts travel as decimals

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,6 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, t
 from consumption_monitor.feeds.engine import ExtractedBatch
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
-from consumption_monitor.validation.runner import ValidationReport
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.bulk import write_rows
 
@@ -184,100 +183,6 @@ def register_batch(
     return revision
 
 
-def record_validation(
-    engine: Engine,
-    report: ValidationReport,
-    records: Mapping[str, Sequence[dict] | Mapping[int, dict]],
-    *,
-    started_at: datetime,
-    run: RunContext | None = None,
-) -> str:
-    """Store every expectation's result and the quarantined rows of a validation run."""
-    at = now()
-    with engine.begin() as conn:
-        lock_period(conn, report.feed, report.period)
-        run_id = record_run(
-            conn,
-            feed=report.feed,
-            period=report.period,
-            step="validate",
-            outcome=report.verdict,
-            batch_id=report.batch_id,
-            started_at=started_at,
-            run=run,
-            message=json.dumps(report.summary(), ensure_ascii=False),
-        )
-        conn.execute(
-            insert(schema.audit_validation_result),
-            [
-                {
-                    "run_id": run_id,
-                    "batch_id": report.batch_id,
-                    "feed": report.feed,
-                    "period": report.period,
-                    "stream": o.stream,
-                    "suite": o.suite,
-                    "expectation_index": o.index,
-                    "expectation_type": o.expectation_type,
-                    "column_name": o.column,
-                    "severity": o.severity,
-                    "description": o.description,
-                    "success": o.success,
-                    "element_count": o.element_count,
-                    "unexpected_count": o.unexpected_count,
-                    "unexpected_percent": o.unexpected_percent,
-                    "sample": json.dumps(o.sample, ensure_ascii=False),
-                    "kwargs": json.dumps(o.kwargs, ensure_ascii=False),
-                    "exception": o.exception,
-                    "validated_at": at,
-                }
-                for o in report.outcomes
-            ],
-        )
-        # Quarantine is a function of the content: replace the batch's rows, never add twice.
-        conn.execute(
-            delete(schema.audit_quarantine).where(
-                schema.audit_quarantine.c.batch_id == report.batch_id
-            )
-        )
-        quarantine_rows = [
-            {
-                "batch_id": report.batch_id,
-                "stream": stream,
-                "row_number": row,
-                "feed": report.feed,
-                "period": report.period,
-                "failed_expectations": json.dumps(labels, ensure_ascii=False),
-                "raw_values": json.dumps(
-                    records[stream][row], ensure_ascii=False, sort_keys=True, default=str
-                ),
-                "entity_key": _entity(records[stream][row], report.entity_keys.get(stream)),
-                "quarantined_at": at,
-            }
-            for stream, rows in report.quarantine.items()
-            for row, labels in rows.items()
-        ]
-        if quarantine_rows:
-            conn.execute(insert(schema.audit_quarantine), quarantine_rows)
-        batch = schema.audit_load_batch
-        values: dict[str, Any] = {
-            "verdict": report.verdict,
-            "rows_quarantined": report.quarantined_rows,
-        }
-        status = conn.execute(
-            select(batch.c.status).where(batch.c.batch_id == report.batch_id)
-        ).scalar()
-        if status in (None, "extracted", "validated", "rejected"):
-            values["status"] = "rejected" if report.rejected else "validated"
-        conn.execute(update(batch).where(batch.c.batch_id == report.batch_id).values(**values))
-    return run_id
-
-
-def _entity(record: dict[str, Any], key: str | None) -> str | None:
-    value = record.get(key) if key else None
-    return None if value is None else str(value)[:64]
-
-
 def _staging_rows(
     stream: StreamSpec, frame: pd.DataFrame, batch_id: str, quarantined: set[int]
 ) -> tuple[list[str], list[tuple]]:
@@ -310,67 +215,12 @@ def load_batch(
 ) -> LoadResult:
     """Make ``batch_id`` the current version of (feed, period), atomically."""
     started_at = started_at or now()
-    batch = schema.audit_load_batch
     with engine.begin() as conn:
         lock_period(conn, feed.name, period)
-        row = conn.execute(
-            select(batch.c.status, batch.c.verdict, batch.c.revision).where(
-                batch.c.batch_id == batch_id
-            )
-        ).first()
-        if row is None:
-            raise LoadRefused(f"{feed.name} {period}: batch {batch_id} was never extracted")
-        if row.verdict is None or row.verdict == "rejected":
-            raise LoadRefused(
-                f"{feed.name} {period}: batch {batch_id} is "
-                f"{'rejected by validation' if row.verdict else 'not validated'}; nothing loaded"
-            )
-        counts: dict[str, int] = {}
-        for stream in feed.streams:
-            core = schema.core(stream)
-            if stream.staging:
-                _load_via_staging(
-                    conn, stream, batch_id, frames[stream.name], feed.period_field, period
-                )
-            else:
-                _load_direct(conn, stream, batch_id, frames[stream.name], feed.period_field, period)
-            refresh_rollup(conn, stream, feed.period_field, period)
-            # rowcount of INSERT ... SELECT is not reliable across drivers: count instead
-            counts[stream.name] = conn.execute(
-                select(func.count()).select_from(core).where(core.c[feed.period_field] == period)
-            ).scalar_one()
-        previous = conn.execute(
-            select(batch.c.batch_id).where(
-                and_(batch.c.feed == feed.name, batch.c.period == period, batch.c.is_current)
-            )
-        ).scalar()
-        superseded = None
-        if previous != batch_id:
-            at = now()
-            if previous is not None:
-                conn.execute(
-                    update(batch)
-                    .where(batch.c.batch_id == previous)
-                    .values(
-                        is_current=False,
-                        status="superseded",
-                        superseded_at=at,
-                        superseded_by=batch_id,
-                    )
-                )
-                superseded = previous
-            conn.execute(
-                update(batch)
-                .where(batch.c.batch_id == batch_id)
-                .values(
-                    is_current=True,
-                    status="loaded",
-                    loaded_at=at,
-                    superseded_at=None,
-                    superseded_by=None,
-                    rows_loaded=sum(counts.values()),
-                )
-            )
+        revision = _loadable_revision(conn, feed, period, batch_id)
+        counts = _load_streams(conn, feed, period, batch_id, frames)
+        previous = _make_current(conn, feed, period, batch_id, counts)
+        superseded = previous if previous not in (None, batch_id) else None
         outcome = "loaded" if previous != batch_id else "unchanged"
         record_run(
             conn,
@@ -384,7 +234,90 @@ def load_batch(
             message=f"rows {counts}" + (f", superseded {superseded}" if superseded else ""),
         )
     log.info("load %s %s batch %s: %s %s", feed.name, period, batch_id, outcome, counts)
-    return LoadResult(feed.name, period, batch_id, outcome, counts, superseded, row.revision)
+    return LoadResult(feed.name, period, batch_id, outcome, counts, superseded, revision)
+
+
+def _loadable_revision(conn: Connection, feed: FeedSpec, period: str, batch_id: str) -> int:
+    """The batch's revision; refuses a batch never extracted, not validated or rejected."""
+    batch = schema.audit_load_batch
+    row = conn.execute(
+        select(batch.c.status, batch.c.verdict, batch.c.revision).where(
+            batch.c.batch_id == batch_id
+        )
+    ).first()
+    if row is None:
+        raise LoadRefused(f"{feed.name} {period}: batch {batch_id} was never extracted")
+    if row.verdict is None or row.verdict == "rejected":
+        raise LoadRefused(
+            f"{feed.name} {period}: batch {batch_id} is "
+            f"{'rejected by validation' if row.verdict else 'not validated'}; nothing loaded"
+        )
+    return row.revision
+
+
+def _load_streams(
+    conn: Connection,
+    feed: FeedSpec,
+    period: str,
+    batch_id: str,
+    frames: Mapping[str, pd.DataFrame | Iterable[pd.DataFrame]],
+) -> dict[str, int]:
+    """Rebuild the period's core rows (and rollups) of every stream; core rows per stream."""
+    counts: dict[str, int] = {}
+    for stream in feed.streams:
+        core = schema.core(stream)
+        if stream.staging:
+            _load_via_staging(
+                conn, stream, batch_id, frames[stream.name], feed.period_field, period
+            )
+        else:
+            _load_direct(conn, stream, batch_id, frames[stream.name], feed.period_field, period)
+        refresh_rollup(conn, stream, feed.period_field, period)
+        # rowcount of INSERT ... SELECT is not reliable across drivers: count instead
+        counts[stream.name] = conn.execute(
+            select(func.count()).select_from(core).where(core.c[feed.period_field] == period)
+        ).scalar_one()
+    return counts
+
+
+def _make_current(
+    conn: Connection, feed: FeedSpec, period: str, batch_id: str, counts: dict[str, int]
+) -> str | None:
+    """Mark the batch current (superseding the previous current one); returns the batch
+    that was current before (``batch_id`` itself when nothing changed)."""
+    batch = schema.audit_load_batch
+    previous = conn.execute(
+        select(batch.c.batch_id).where(
+            and_(batch.c.feed == feed.name, batch.c.period == period, batch.c.is_current)
+        )
+    ).scalar()
+    if previous == batch_id:
+        return previous
+    at = now()
+    if previous is not None:
+        conn.execute(
+            update(batch)
+            .where(batch.c.batch_id == previous)
+            .values(
+                is_current=False,
+                status="superseded",
+                superseded_at=at,
+                superseded_by=batch_id,
+            )
+        )
+    conn.execute(
+        update(batch)
+        .where(batch.c.batch_id == batch_id)
+        .values(
+            is_current=True,
+            status="loaded",
+            loaded_at=at,
+            superseded_at=None,
+            superseded_by=None,
+            rows_loaded=sum(counts.values()),
+        )
+    )
+    return previous
 
 
 def _load_via_staging(

@@ -2,8 +2,9 @@
 
 A page is the exact bytes received plus how to re-read them (``format``), so the raw archive
 is the same for every kind and validation and loading can re-parse it later. The HTTP API
-yields JSON pages; a file drop yields one page per workbook. ``source_for`` picks the
-source from the spec's ``source.kind``, so ``extract`` has one code path for every kind.
+yields JSON pages; a file drop yields one page per workbook. Which source a spec declares
+is decided in :mod:`~consumption_monitor.feeds.sources.registry`, so ``extract`` has one
+code path for every kind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+    from consumption_monitor.feeds.spec import StreamSpec
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,3 @@ class Source(Protocol):
     def pages(
         self, stream: StreamSpec, base_params: dict[str, Any]
     ) -> Iterator[tuple[Page, dict]]: ...
-
-
-def source_for(feed: FeedSpec) -> Source:
-    """The source a spec declares (imported lazily: openpyxl only for file feeds)."""
-    from consumption_monitor.common import config
-
-    if feed.source_kind == "http":
-        from consumption_monitor.feeds.sources.http_api import HttpSource
-
-        return HttpSource(config.feed_endpoint(feed.connection_id))
-    if feed.source_kind == "file":
-        from consumption_monitor.feeds.sources.file_drop import FileDropSource
-
-        return FileDropSource(feed)
-    raise ValueError(f"feed {feed.name}: unknown source kind {feed.source_kind!r}")
