@@ -27,6 +27,7 @@ from consumption_monitor.feeds.pii import PiiKeyMissing, Pseudonymiser, is_valid
 from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.pipeline.steps import extract_step, load_step, run_period, validate_step
 from consumption_monitor.validation import derivation_registry
+from consumption_monitor.validation import tradein as _tradein  # noqa: F401  registers tradein_rules
 from consumption_monitor.validation.tradein_audit import audit_cases
 from consumption_monitor.validation.tradein_rules import load_rules
 from consumption_monitor.warehouse import schema

@@ -19,6 +19,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from cm_devtools.sample_server.faults import LEAKED_ID
 from consumption_monitor.common.periods import Period, last_full_month, period_range
 from consumption_monitor.feeds.sources.workbook import (
     FIRST_DATA_ROW,
@@ -140,6 +141,11 @@ def _first_column(feed: FeedSpec, stream: str, kind: str) -> str:
     return next(c.label for c in template_columns(feed.stream(stream)) if c.type == kind)
 
 
+def _free_text_column(feed: FeedSpec, stream: str) -> str:
+    columns = template_columns(feed.stream(stream))
+    return next(c.label for c in columns if c.type == "string" and not c.choices)
+
+
 def _set_data(wb: Workbook, feed: FeedSpec, stream: str, row: int, label: str, value: Any) -> None:
     sheet, header = _header_cell(wb, feed, stream, label)
     sheet.cell(FIRST_DATA_ROW + row, header.column, value)
@@ -167,6 +173,9 @@ FAULTS: dict[str, Callable[[Workbook, FeedSpec, str], None]] = {
     # row-level: the first row quarantined with the reason
     "ambiguous_date": lambda wb, feed, s: _set_data(
         wb, feed, s, 0, _first_column(feed, s, "date"), "3/5"
+    ),
+    "personal_data": lambda wb, feed, s: _set_data(
+        wb, feed, s, 0, _free_text_column(feed, s), "联系人 139 1234 5678 " + LEAKED_ID
     ),
     "unknown_code": lambda wb, feed, s: _set_data(
         wb, feed, s, 0, next(c.label for c in template_columns(feed.stream(s)) if c.choices), "其他"

@@ -32,8 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumption_monitor.common.identifiers import id_check_char
+
 TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate")
-DATA_KINDS = ("bad_rows", "revision", "drop_column")
+DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data")
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
@@ -45,8 +47,11 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "bad_rows": {"which": None},  # None: every defect the served streams declare
     "revision": {"revision": 1},
     "drop_column": {"column": "value_ytd"},
+    # where a careless sender puts personal data: remark | nested | number | rename
+    "personal_data": {"how": "remark"},
 }
 _RULE_KEYS = ("kind", "path", "period", "times")
+PERSONAL_DATA_HOWS = ("remark", "nested", "number", "rename")
 
 
 class FaultError(ValueError):
@@ -106,6 +111,8 @@ def _normalise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         out["revision"] = _as_int("revision", out["revision"], 0)
     elif kind == "drop_column" and not isinstance(out["column"], str):
         raise FaultError("column must be a field name")
+    elif kind == "personal_data" and out["how"] not in PERSONAL_DATA_HOWS:
+        raise FaultError(f"how must be one of {', '.join(PERSONAL_DATA_HOWS)}")
     return out
 
 
@@ -202,6 +209,7 @@ class Applied:
     revision: int | None = None
     defects: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
+    personal_data: list[str] = field(default_factory=list)  # the ``how`` of each rule
 
     @property
     def kinds(self) -> list[str]:
@@ -218,6 +226,8 @@ class Applied:
             out.append("bad_rows")
         if self.dropped_columns:
             out.append("drop_column")
+        if self.personal_data:
+            out.append("personal_data")
         return out
 
 
@@ -314,6 +324,8 @@ class FaultPlan:
                     applied.revision = int(rule.params["revision"])
                 elif rule.kind == "drop_column":
                     applied.dropped_columns.append(rule.params["column"])
+                elif rule.kind == "personal_data":
+                    applied.personal_data.append(rule.params["how"])
                 else:
                     fitting = set(rule.params["which"]) & set(defects)
                     if not fitting:
@@ -321,3 +333,28 @@ class FaultPlan:
                     chosen.update(fitting)
                 self._consume(rule)
         applied.defects = [name for name in defects if name in chosen]
+
+
+#: the resident ID and mobile number a careless sender leaks (valid check character)
+LEAKED_ID = "51040319900307123" + id_check_char("51040319900307123")
+LEAKED_MOBILE = "13912345678"
+
+
+def with_personal_data(row: dict[str, Any], i: int, how: str) -> dict[str, Any]:
+    """``row`` with personal data where no spec declares it: in a remark, in a nested
+    object, as a JSON number, or under renamed declared fields (``consumer_id`` ->
+    ``idno``, ``consumer_phone`` -> ``mobile_no``, holding ``LEAKED_ID``/``LEAKED_MOBILE``)."""
+    row = dict(row)
+    if how == "remark":
+        row["remark"] = f"联系人电话 139 1234 {5678 + i % 3:04d}，身份证 {LEAKED_ID}"
+    elif how == "nested":
+        row["contact"] = {"person": {"tel": "+86-139-1234-5678", "ids": [LEAKED_ID]}}
+    elif how == "number":
+        row["tel"] = int(LEAKED_MOBILE)
+    elif how == "rename":
+        leaked = {"consumer_id": LEAKED_ID, "consumer_phone": LEAKED_MOBILE}
+        for old, new in (("consumer_id", "idno"), ("consumer_phone", "mobile_no")):
+            if old in row:  # the known identifiers, so a test can look for them
+                row.pop(old)
+                row[new] = leaked[old]
+    return row

@@ -35,7 +35,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cm_devtools.sample_server import catalog, retail_data
-from cm_devtools.sample_server.faults import Applied, FaultError, FaultPlan, FaultRule
+from cm_devtools.sample_server.faults import (
+    Applied,
+    FaultError,
+    FaultPlan,
+    FaultRule,
+    with_personal_data,
+)
 from cm_devtools.sample_server.served import (
     ServedFeed,
     ServedStream,
@@ -106,10 +112,13 @@ def _decode_cursor(cursor: str, period: Period) -> int | None:
 
 
 def _without(rows: list[dict[str, Any]], applied: Applied) -> list[dict[str, Any]]:
-    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field)."""
-    if not applied.dropped_columns:
-        return rows
-    return [{k: v for k, v in row.items() if k not in applied.dropped_columns} for row in rows]
+    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field), and
+    the personal data of ``personal_data`` faults added."""
+    if applied.dropped_columns:
+        rows = [{k: v for k, v in r.items() if k not in applied.dropped_columns} for r in rows]
+    for how in applied.personal_data:
+        rows = [with_personal_data(row, i, how) for i, row in enumerate(rows)]
+    return rows
 
 
 class FeedServer:

@@ -30,7 +30,7 @@ from consumption_monitor.feeds.archive import (
     read_pages,
 )
 from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
-from consumption_monitor.feeds.pii import Pseudonymiser, pii_key
+from consumption_monitor.feeds.pii import Protection, Pseudonymiser, pii_key
 from consumption_monitor.feeds.sources.base import Source
 from consumption_monitor.feeds.sources.registry import source_for
 from consumption_monitor.feeds.spec import FeedSpec
@@ -146,6 +146,17 @@ def _check_envelope(feed: FeedSpec, stream_name: str, doc: dict[str, Any], where
             )
 
 
+def _check_protection(stream: str, protection: Protection, where: str) -> None:
+    """A declared personal field absent from records: the sender renamed it (its values
+    were protected by content and only that form was written); the batch is refused."""
+    if protection.missing:
+        fields = "、".join(f"{name}（{n} 条记录）" for name, n in protection.missing.items())
+        raise PayloadError(
+            f"{where}: 声明的个人信息字段缺失：{fields}；字段可能被改名，整批拒收，"
+            f"仅保存假名化后的内容 (declared personal-data fields missing)"
+        )
+
+
 def extract(
     feed: FeedSpec,
     period: str,
@@ -157,13 +168,15 @@ def extract(
     spec declares (HTTP API or file drop) unless one is given."""
     check_period_published(feed, period)
     root = archive_root or config.archive_dir()
-    # personal data: no key, no extraction (raises before anything is fetched or written)
-    pseudonymiser = Pseudonymiser(pii_key()) if feed.has_pii else None
+    # personal data: a feed that declares some needs the key before anything is fetched;
+    # any other feed is protected by content and needs it once a page holds personal data
+    protector = Pseudonymiser(pii_key()) if feed.has_pii else Pseudonymiser()
     source = source or source_for(feed)
     attempt = Attempt(root, feed.name, period, redact=feed.has_pii)
     source.on_unparseable = attempt.keep_unparseable
     digest = ContentDigest()
     counts: dict[str, int] = {}
+    protected: dict[str, int] = {}
     try:
         for stream in feed.streams:
             received = 0
@@ -173,11 +186,15 @@ def extract(
             if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
                 pages = prefetched(pages)
             for page, doc in pages:
-                if stream.pii and pseudonymiser is not None:
-                    page, doc = pseudonymiser.page(stream, page, doc)
+                page, doc, protection = protector.protect(stream, page, doc)
+                if protection.found and hasattr(source, "keep_protected"):
+                    source.keep_protected(page)  # no clear copy left in the drop folder
                 records = doc.get(stream.records_field) if isinstance(doc, dict) else None
                 attempt.write_page(page, len(records) if isinstance(records, list) else None)
                 where = f"{feed.name}/{stream.name} {period} page {page.number}"
+                _check_protection(stream.name, protection, where)
+                if protection.found:
+                    protected[stream.name] = protected.get(stream.name, 0) + protection.found
                 _check_envelope(feed, stream.name, doc, where)
                 if stream.total_field and expected_total is None:
                     expected_total = doc.get(stream.total_field)
@@ -198,6 +215,11 @@ def extract(
     except BaseException as exc:  # anything else: keep what arrived, then re-raise as is
         attempt.fail(f"{type(exc).__name__}: {exc}")
         raise
+    notes = list(getattr(source, "notes", []))
+    notes += [
+        f"{name}：在未声明的字段中发现 {n} 处个人信息（身份证号/手机号），已假名化后存档"
+        for name, n in protected.items()
+    ]
     content = digest.hexdigest()
     batch_id = make_batch_id(feed.name, period, content)
     batch_dir = attempt.commit(batch_id, content)
@@ -211,7 +233,7 @@ def extract(
         rows=counts,
         pages=len(pages),
         bytes=sum(p["bytes"] for p in pages),
-        notes=list(getattr(source, "notes", [])),
+        notes=notes,
     )
     log.info("extracted %s %s: batch %s, rows %s", feed.name, period, batch_id, batch.rows)
     return batch

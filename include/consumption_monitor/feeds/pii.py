@@ -14,11 +14,13 @@ import hmac
 import os
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consumption_monitor.common.identifiers import is_valid_resident_id
 from consumption_monitor.feeds import jsoncodec
+from consumption_monitor.feeds.errors import FeedRejected
+from consumption_monitor.feeds.pii_scan import has_candidates, scrub
 from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.spec import PiiSpec, StreamSpec
 
@@ -85,13 +87,37 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
 }
 
 
-class Pseudonymiser:
-    """Keyed hashing of the declared fields of a stream's records, in place."""
+@dataclass
+class Protection:
+    """What protecting one page found: values replaced outside the declared fields, and
+    declared fields absent from records (a renamed ID or phone field)."""
 
-    def __init__(self, key: bytes) -> None:
+    found: int = 0
+    missing: dict[str, int] = field(default_factory=dict)
+
+
+class PersonalDataRefused(FeedRejected):
+    """Personal data found but no key to pseudonymise it: nothing of the page is written."""
+
+
+class Pseudonymiser:
+    """Keyed hashing of personal data: the declared fields of a stream's records by name,
+    and every other value by content (``pii_scan``).
+
+    The key is read when first needed (``key_source``), so a feed that declares no
+    personal fields runs without one until a page turns out to hold personal data."""
+
+    def __init__(
+        self, key: bytes | None = None, *, key_source: Callable[[], bytes] | None = None
+    ) -> None:
+        self._key_source = key_source or pii_key
+        self._prefixed: dict[str, Any] = {}
+        if key is not None:
+            self._keyed(key)
+
+    def _keyed(self, key: bytes) -> None:
         base = hmac.new(key, digestmod=hashlib.sha256)
         # the MAC of "<kind>:" computed once per kind: each value only adds its own bytes
-        self._prefixed: dict[str, Any] = {}
         for kind in VALIDATORS:
             mac = base.copy()
             mac.update(f"{kind}:".encode())
@@ -102,6 +128,8 @@ class Pseudonymiser:
 
     def pseudonym(self, kind: str, value: str) -> str:
         """HMAC-SHA256 of ``"<kind>:<value>"`` as 64 hex characters."""
+        if not self._prefixed:
+            self._keyed(self._key_source())
         mac = self._prefixed[kind].copy()
         mac.update(value.encode())
         return mac.hexdigest()
@@ -119,15 +147,46 @@ class Pseudonymiser:
             record[pii.pseudonym] = self.pseudonym(pii.kind, value)
             record[pii.valid] = VALIDATORS[pii.kind](value)
 
-    def page(self, stream: StreamSpec, page: Page, doc: dict[str, Any]) -> tuple[Page, dict]:
-        """The page as archived: records pseudonymised, re-serialised; the checksum and size
-        of the bytes received travel beside it (``received_sha256``, ``received_bytes``)."""
-        for record in doc.get(stream.records_field) or []:
-            if isinstance(record, dict):
-                self.apply(stream.pii, record)
-        body = jsoncodec.dumps(doc, parsed_from=page.body)
+    def protect(
+        self, stream: StreamSpec, page: Page, doc: dict[str, Any]
+    ) -> tuple[Page, dict, Protection]:
+        """The page as it may be written: declared fields pseudonymised by name, then any
+        ID or mobile number left anywhere in the document replaced by content. A page that
+        changed is re-serialised; the checksum and size of the bytes received travel beside
+        it (``received_sha256``, ``received_bytes``). Raises ``PersonalDataRefused`` when
+        personal data is found and no key is configured."""
+        protection = Protection()
+        body = page.body
+        try:
+            if stream.pii:
+                for record in doc.get(stream.records_field) or []:
+                    if isinstance(record, dict):
+                        for pii in stream.pii:
+                            if pii.field not in record:
+                                protection.missing[pii.field] = (
+                                    protection.missing.get(pii.field, 0) + 1
+                                )
+                        self.apply(stream.pii, record)
+                body = jsoncodec.dumps(doc, parsed_from=page.body)
+            if page.format == "json" and has_candidates(body):
+                doc, protection.found = scrub(doc, self.pseudonym)
+                if protection.found:
+                    body = jsoncodec.dumps(doc, parsed_from=page.body)
+            elif page.format == "xlsx":
+                from consumption_monitor.feeds.sources.workbook import scrub_workbook
+
+                body, protection.found = scrub_workbook(page.body, self.pseudonym)
+                if protection.found:
+                    doc, _ = scrub(doc, self.pseudonym)
+        except PiiKeyMissing as exc:
+            raise PersonalDataRefused(
+                f"{stream.name} 第{page.number}页含疑似个人信息（身份证号或手机号），但未配置"
+                f"假名化密钥：整批拒收，原始内容未写入 (personal data found, no key) — {exc}"
+            ) from None
+        if body is page.body:
+            return page, doc, protection
         received = {
             "received_sha256": hashlib.sha256(page.body).hexdigest(),
             "received_bytes": len(page.body),
         }
-        return replace(page, body=body, received=received), doc
+        return replace(page, body=body, received=received), doc, protection

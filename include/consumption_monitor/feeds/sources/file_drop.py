@@ -138,6 +138,16 @@ class FileDropSource:
             latest[(sidecar["stream"], sidecar["unit"])] = sidecar
         return latest
 
+    def keep_protected(self, page: Page) -> None:
+        """Replace the stored copy of a workbook in which personal data was found by its
+        protected form (the engine calls this before archiving the page): the drop folder
+        keeps no clear identifier either. The sidecar keeps the received sha256, so the same
+        file dropped again is still recognised as a duplicate."""
+        stored = self.folder / str(page.params["stored_as"])
+        partial = stored.with_suffix(".protecting")
+        partial.write_bytes(page.body)
+        partial.replace(stored)
+
     # --- the Source protocol -------------------------------------------------------------
 
     def pages(self, stream: StreamSpec, base_params: dict[str, Any]) -> Iterator[tuple[Page, dict]]:

@@ -24,6 +24,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -330,3 +331,30 @@ def records_of(feed: FeedSpec, stream: str, body: bytes, file_name: str) -> list
     if parsed.stream != stream:
         raise ValueError(f"{file_name} is a {parsed.stream} ledger, archived as {stream}")
     return parsed.records
+
+
+def scrub_workbook(body: bytes, tokenise: Callable[[str, str], str]) -> tuple[bytes, int]:
+    """The workbook with every ID and mobile number in any cell of any sheet replaced (by
+    content, ``feeds.pii_scan``), and how many were replaced; the same bytes when none was.
+
+    Text cells are compared in their NFKC form (full-width digits are digits), as the
+    reader normalises them. A protected workbook is written from cell values (formulas'
+    cached values), so it re-reads to the same records with the identifiers replaced."""
+    from consumption_monitor.feeds.pii_scan import has_candidates, scrub
+
+    wb = load_workbook(io.BytesIO(body), data_only=True)
+    found = 0
+    for sheet in wb.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                value = cell.value
+                if isinstance(value, str):
+                    value = unicodedata.normalize("NFKC", value)
+                    if not has_candidates(value.encode()):
+                        continue
+                elif not isinstance(value, int) or isinstance(value, bool):
+                    continue
+                new, n = scrub(value, tokenise)
+                if n:
+                    cell.value, found = new, found + n
+    return (workbook_bytes(wb), found) if found else (body, 0)
