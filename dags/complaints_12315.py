@@ -14,15 +14,8 @@ published. Cases still being handled at the pull come as 办理中: rerun a peri
 (`cm run --feed complaints_12315 --period YYYY-MM`) to load their outcome as a revision.
 """
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from consumption_monitor.orchestration.feed_dag import build_feed_dag
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
-
-dag = build_feed_dag(
-    "complaints_12315",
-    schedule=CronDataIntervalTimetable("0 6 10 * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2024, 1, 10, tz=TIMEZONE),
-    tags=["complaints", "12315", "measure-19"],
-    doc_md=__doc__,
-)
+# The feed's Airflow DAG; its schedule (06:00 on the spec's release_day), start date and
+# tags come from the feed spec and the measure catalog (see orchestration/feed_dag.py).
+dag = build_feed_dag("complaints_12315", doc_md=__doc__)

@@ -15,15 +15,8 @@ included; most months have no job fair.
 **Backfill:** `cm run --feed employment_monthly --from 2024-01 --to 2024-12`.
 """
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from consumption_monitor.orchestration.feed_dag import build_feed_dag
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
-
-dag = build_feed_dag(
-    "employment_monthly",
-    schedule=CronDataIntervalTimetable("0 6 10 * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2024, 1, 10, tz=TIMEZONE),
-    tags=["employment", "measure-1", "measure-6"],
-    doc_md=__doc__,
-)
+# The feed's Airflow DAG; its schedule (06:00 on the spec's release_day), start date and
+# tags come from the feed spec and the measure catalog (see orchestration/feed_dag.py).
+dag = build_feed_dag("employment_monthly", doc_md=__doc__)

@@ -16,6 +16,9 @@ Without Airflow: `cm run --feed F --from YYYY-MM --to YYYY-MM`.
 
 import pendulum
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_catchup_dag
+from consumption_monitor.common.periods import BUREAU_TIMEZONE
+from consumption_monitor.orchestration.catchup_dag import build_catchup_dag
 
-dag = build_catchup_dag(start_date=pendulum.datetime(2024, 1, 1, tz=TIMEZONE), doc_md=__doc__)
+dag = build_catchup_dag(
+    start_date=pendulum.datetime(2024, 1, 1, tz=BUREAU_TIMEZONE), doc_md=__doc__
+)

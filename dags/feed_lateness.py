@@ -14,10 +14,11 @@ late feed is one whose run did not load anything (skipped, never triggered, or f
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_lateness_dag
+from consumption_monitor.common.periods import BUREAU_TIMEZONE
+from consumption_monitor.orchestration.lateness_dag import build_lateness_dag
 
 dag = build_lateness_dag(
-    schedule=CronDataIntervalTimetable("30 9 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2024, 1, 1, tz=TIMEZONE),
+    schedule=CronDataIntervalTimetable("30 9 * * *", timezone=BUREAU_TIMEZONE),
+    start_date=pendulum.datetime(2024, 1, 1, tz=BUREAU_TIMEZONE),
     doc_md=__doc__,
 )

@@ -15,7 +15,7 @@ recomputed period; the Airflow UI shows it under Browse → 监测月报 (plugin
 `cm snapshot --period 2025-03`.
 """
 
-from consumption_monitor.indicators.catalog import FEEDS
-from consumption_monitor.orchestration.dags import build_snapshot_dag
+from consumption_monitor.feeds.spec import list_feeds
+from consumption_monitor.orchestration.snapshot_dag import build_snapshot_dag
 
-dag = build_snapshot_dag(feeds=list(FEEDS), doc_md=__doc__)
+dag = build_snapshot_dag(feeds=list_feeds(), doc_md=__doc__)  # every feed with a spec

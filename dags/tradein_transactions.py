@@ -23,15 +23,8 @@ quarantined: `cm tradein-audit` lists them by enterprise.
 `mart_tradein_enterprise_year`, `mart_tradein_quarantine_by_enterprise`.
 """
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from consumption_monitor.orchestration.feed_dag import build_feed_dag
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
-
-dag = build_feed_dag(
-    "tradein_transactions",
-    schedule=CronDataIntervalTimetable("0 6 5 * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2024, 1, 5, tz=TIMEZONE),
-    tags=["tradein", "以旧换新", "measure-12"],
-    doc_md=__doc__,
-)
+# The feed's Airflow DAG; its schedule (06:00 on the spec's release_day), start date and
+# tags come from the feed spec and the measure catalog (see orchestration/feed_dag.py).
+dag = build_feed_dag("tradein_transactions", doc_md=__doc__)

@@ -19,15 +19,8 @@ by the 5th, so the run for March fires on 5 April. A month without any file is s
 **Backfill:** `cm run --feed work_ledgers --from 2024-01 --to 2024-12`.
 """
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from consumption_monitor.orchestration.feed_dag import build_feed_dag
 
-from consumption_monitor.orchestration.dags import TIMEZONE, build_feed_dag
-
-dag = build_feed_dag(
-    "work_ledgers",
-    schedule=CronDataIntervalTimetable("0 6 5 * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2024, 1, 5, tz=TIMEZONE),
-    tags=["ledgers", "file-drop", *(f"measure-{m}" for m in (2, 7, 8, 9, 10, 11, 12, 13, 14, 16))],
-    doc_md=__doc__,
-)
+# The feed's Airflow DAG; its schedule (06:00 on the spec's release_day), start date and
+# tags come from the feed spec and the measure catalog (see orchestration/feed_dag.py).
+dag = build_feed_dag("work_ledgers", doc_md=__doc__)

@@ -14,12 +14,12 @@ from conftest import DAGS, airflow_env
 from sqlalchemy import text
 
 from consumption_monitor.alerts.lateness import late_periods
+from consumption_monitor.common.periods import BUREAU_TIMEZONE as TIMEZONE
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse.db import engine_for
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
-TIMEZONE = "Asia/Shanghai"  # orchestration.TIMEZONE; importing Airflow here would fix its home
 
 
 @pytest.fixture
@@ -102,14 +102,11 @@ def test_a_retry_that_succeeds_sends_nothing(
     feed_server, airflow_warehouse, alert_connections
 ) -> None:
     """Five 500s exhaust the extract's own retries: its first try fails, the second loads."""
-    from consumption_monitor.orchestration.dags import build_feed_dag
+    from consumption_monitor.orchestration.feed_dag import build_feed_dag
 
     robot, smtp = alert_connections
     dag = build_feed_dag(
         "retail_monthly",
-        schedule=None,
-        start_date=pendulum.datetime(2024, 1, 15, tz=TIMEZONE),
-        tags=["test"],
         default_args={"retry_delay": timedelta(0), "retry_exponential_backoff": False},
     )
     feed_server.faults.add("http_500", path="district-totals", times=5)

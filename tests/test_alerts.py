@@ -32,12 +32,6 @@ FEED = "retail_monthly"
 ROBOT_SECRET = "SEC-test-secret-not-real"
 
 
-def _context(period: str, exception: BaseException | None = None) -> dict:
-    """What the callbacks read from an Airflow context, for plain-Python runs."""
-    year, month = map(int, period.split("-"))
-    return {"data_interval_start": datetime(year, month, 15, tzinfo=UTC), "exception": exception}
-
-
 def _robot_texts(sink) -> list[str]:
     return [r["json"]["markdown"]["text"] for r in sink.requests]
 
@@ -73,7 +67,7 @@ def test_a_rejected_batch_alerts_once_then_recovers(
     assert [c.name for c in channels] == ["webhook:dingtalk", "email"]
     error = _reject(feed_server, warehouse_url, "2025-04")
 
-    sent = service.on_task_failure(FEED, _context("2025-04", error), channels, url=warehouse_url)
+    sent = service.on_task_failure(FEED, "2025-04", channels, error=error, url=warehouse_url)
     assert [(d.channel, d.outcome) for d in sent] == [
         ("webhook:dingtalk", "sent"),
         ("email", "sent"),
@@ -111,19 +105,19 @@ def test_a_rejected_batch_alerts_once_then_recovers(
 
     # the same failure again (a rerun): nothing new within the window
     error = _reject(feed_server, warehouse_url, "2025-04")
-    again = service.on_task_failure(FEED, _context("2025-04", error), channels, url=warehouse_url)
+    again = service.on_task_failure(FEED, "2025-04", channels, error=error, url=warehouse_url)
     assert {d.outcome for d in again} == {"suppressed"}
     assert len(robot.requests) == 1 and len(smtp.messages) == 1
     # a zero window (configurable) lets it through
     service.on_task_failure(
-        FEED, _context("2025-04", error), channels, window=timedelta(0), url=warehouse_url
+        FEED, "2025-04", channels, error=error, window=timedelta(0), url=warehouse_url
     )
     assert len(robot.requests) == 2 and len(smtp.messages) == 2
 
     # the source is fixed: the period loads, one recovery per channel closes both alerts
     feed_server.faults.clear()
     run_period(FEED, "2025-04", url=warehouse_url)
-    recovered = service.on_load_success(FEED, _context("2025-04"), channels, url=warehouse_url)
+    recovered = service.on_load_success(FEED, "2025-04", channels, url=warehouse_url)
     assert [(d.kind, d.outcome) for d in recovered] == [("recovery", "sent")] * 2
     recovery = robot.requests[-1]["json"]["markdown"]
     assert recovery["title"] == "【恢复】消费品市场月度监测 2025-04 已恢复入库"
@@ -138,7 +132,7 @@ def test_a_rejected_batch_alerts_once_then_recovers(
     ]
     assert all(r["resolved_by"] for r in rows if r["kind"] == "failure")
     # nothing open any more: a further success says nothing
-    assert service.on_load_success(FEED, _context("2025-04"), channels, url=warehouse_url) == []
+    assert service.on_load_success(FEED, "2025-04", channels, url=warehouse_url) == []
     assert len(robot.requests) == 3 and len(smtp.messages) == 3
 
 
@@ -150,7 +144,7 @@ def test_a_batch_loaded_with_warnings_alerts_at_the_lower_level_once(
     out = run_period(FEED, "2025-03", url=warehouse_url)
     assert out["validation"]["verdict"] == "warning"
     channels = configured_channels()
-    sent = service.on_load_success(FEED, _context("2025-03"), channels, url=warehouse_url)
+    sent = service.on_load_success(FEED, "2025-03", channels, url=warehouse_url)
     assert [(d.kind, d.outcome) for d in sent] == [("warning", "sent")] * 2
     (markdown,) = _robot_texts(robot)
     assert markdown.startswith("### 【警告】消费品市场月度监测 2025-03 数据校验有警告")
@@ -161,7 +155,7 @@ def test_a_batch_loaded_with_warnings_alerts_at_the_lower_level_once(
     assert {r["level"] for r in _alerts(warehouse_url)} == {"warning"}
     # the same batch succeeds again (a rerun): no repeat, and no recovery of a live warning
     run_period(FEED, "2025-03", url=warehouse_url)
-    again = service.on_load_success(FEED, _context("2025-03"), channels, url=warehouse_url)
+    again = service.on_load_success(FEED, "2025-03", channels, url=warehouse_url)
     assert {d.outcome for d in again} == {"suppressed"}
     assert len(robot.requests) == 1 and len(smtp.messages) == 1
 
@@ -186,13 +180,49 @@ def test_late_periods_alert_once_and_recover_when_loaded(
     assert len(robot.requests) == 3 and len(smtp.messages) == 3
     # November arrives: its load closes its late alert
     run_period(FEED, "2025-11", url=warehouse_url)
-    service.on_load_success(FEED, _context("2025-11"), channels, url=warehouse_url)
+    service.on_load_success(FEED, "2025-11", channels, url=warehouse_url)
     assert robot.requests[-1]["json"]["markdown"]["title"].endswith("2025-11 已恢复入库")
     assert "逾期未入库" in robot.requests[-1]["json"]["markdown"]["text"]
     open_periods = {
         r["period"] for r in _alerts(warehouse_url) if r["kind"] == "late" and not r["resolved_by"]
     }
     assert open_periods == {"2025-08", "2025-09"}
+
+
+def test_a_callback_context_gives_the_period_and_the_run() -> None:
+    """What the notifiers and tasks read from an Airflow context (``orchestration.context``,
+    no Airflow import), before they call the alerts with plain arguments."""
+    from types import SimpleNamespace
+
+    from consumption_monitor.common.runs import RunContext
+    from consumption_monitor.orchestration.context import (
+        context_period,
+        context_today,
+        run_context,
+    )
+
+    # 1 March 06:00 in the bureau is still February in UTC: the bureau's month counts
+    assert context_period({"data_interval_start": datetime(2025, 2, 28, 22, tzinfo=UTC)}) == (
+        "2025-03"
+    )
+    assert context_period({"data_interval_start": datetime(2025, 4, 15, tzinfo=UTC)}) == "2025-04"
+    end = datetime(2025, 12, 19, 16, tzinfo=UTC)  # midnight of the 20th in the bureau
+    assert context_today({"data_interval_end": end}) == date(2025, 12, 20)
+
+    ti = SimpleNamespace(
+        dag_id=FEED, run_id="manual__1", task_id="validate", try_number=2, log_url="http://x/l"
+    )
+    assert run_context({"ti": ti}) == RunContext(FEED, "manual__1", "validate", 2, "http://x/l")
+
+    class NoApiUrl:
+        dag_id, run_id, task_id = FEED, "scheduled__2", "load"
+
+        @property
+        def log_url(self) -> str:
+            raise RuntimeError("no api base_url")
+
+    assert run_context({"ti": NoApiUrl()}) == RunContext(FEED, "scheduled__2", "load")
+    assert run_context({}) == RunContext()
 
 
 def test_due_dates_follow_the_working_day_calendar() -> None:
@@ -235,10 +265,10 @@ def test_failed_deliveries_are_recorded_and_retried(
     error = _reject(feed_server, warehouse_url, "2025-05")
     port = webhook_sink.port
     bad = WebhookChannel("dingtalk", f"http://127.0.0.1:{port}/robot/send", "SEC-wrong")
-    out = service.on_task_failure(FEED, _context("2025-05", error), [bad], url=warehouse_url)
+    out = service.on_task_failure(FEED, "2025-05", [bad], error=error, url=warehouse_url)
     assert [d.outcome for d in out] == ["failed"]
     good = WebhookChannel("dingtalk", f"http://127.0.0.1:{port}/robot/send", ROBOT_SECRET)
-    out = service.on_task_failure(FEED, _context("2025-05", error), [good], url=warehouse_url)
+    out = service.on_task_failure(FEED, "2025-05", [good], error=error, url=warehouse_url)
     assert [d.outcome for d in out] == ["sent"]  # a failed attempt does not count as sent
     assert [(r["status"]) for r in _alerts(warehouse_url)] == ["failed", "sent"]
 
@@ -310,9 +340,7 @@ def test_status_shows_loads_lateness_and_open_alerts(
 
     run_period(FEED, "2025-10", url=warehouse_url)
     error = _reject(feed_server, warehouse_url, "2025-11")
-    service.on_task_failure(
-        FEED, _context("2025-11", error), configured_channels(), url=warehouse_url
-    )
+    service.on_task_failure(FEED, "2025-11", configured_channels(), error=error, url=warehouse_url)
     assert main(["status", "--url", warehouse_url, "--today", "2025-12-20", "--json"]) == 0
     data = _printed_json(capsys.readouterr().out)
     retail = next(f for f in data["feeds"] if f["feed"] == FEED)
@@ -408,7 +436,7 @@ def test_a_failure_still_alerts_when_the_warehouse_is_down(pg_server, alert_conn
     missing = pg_server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     url = f"{missing}/cm_no_such_database"
     error = RuntimeError('connection failed: database "cm_no_such_database" does not exist')
-    out = service.on_task_failure(FEED, _context("2025-07", error), configured_channels(), url=url)
+    out = service.on_task_failure(FEED, "2025-07", configured_channels(), error=error, url=url)
     assert [(d.channel, d.outcome) for d in out] == [
         ("webhook:dingtalk", "sent"),
         ("email", "sent"),

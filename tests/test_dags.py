@@ -43,13 +43,9 @@ def test_dagbag_imports_without_errors_and_follows_conventions(
         assert dag.catchup is False
         for task in dag.tasks:
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries}"
-    for feed in list_feeds():  # a DAG per feed, firing on its release day, tagged by measure
-        spec, dag = load_feed(feed), bag.get_dag(feed)
-        assert dag is not None, f"feed {feed} has no DAG"
-        timetable = dag.timetable
-        expression = getattr(timetable, "expression", None) or timetable._expression
-        assert expression.split()[2] == str(spec.release_day), (feed, expression)
-        assert {f"measure-{m}" for m in spec.measures} <= set(dag.tags), (feed, dag.tags)
+    for feed in list_feeds():  # a DAG per feed, built from its spec and the measure catalog
+        assert bag.get_dag(feed) is not None, f"feed {feed} has no DAG"
+        _assert_built_from_spec_and_catalog(bag.get_dag(feed), load_feed(feed))
     retail = bag.get_dag("retail_monthly")
     assert [t.task_id for t in retail.topological_sort()] == [
         "extract",
@@ -59,6 +55,47 @@ def test_dagbag_imports_without_errors_and_follows_conventions(
     ]
     outlets = retail.get_task("load").outlets
     assert [a.uri for a in outlets] == ["cm://warehouse/core/retail_monthly"]
+
+
+def _assert_built_from_spec_and_catalog(dag, spec) -> None:
+    """The DAG fires at 06:00 bureau time on the spec's release day from its first period,
+    and is tagged with the spec's tags and the catalog's measures of the feed."""
+    import pendulum
+
+    from consumption_monitor.common.periods import BUREAU_TIMEZONE, Period
+    from consumption_monitor.indicators.catalog import load_catalog
+
+    timetable = dag.timetable
+    expression = getattr(timetable, "expression", None) or timetable._expression
+    assert expression == f"0 6 {spec.release_day} * *", (spec.name, expression)
+    assert str(timetable.timezone) == BUREAU_TIMEZONE
+    first = Period.parse(spec.first_period)
+    start = pendulum.datetime(first.year, first.month, spec.release_day, tz=BUREAU_TIMEZONE)
+    assert dag.start_date == start, (spec.name, dag.start_date)
+    measures = [m.number for m in load_catalog().measures_for_feed(spec.name)]
+    assert measures, f"no KPI of the catalog reads {spec.name}"
+    expected = {"consumption-monitor", "feed", *spec.tags, *(f"measure-{n}" for n in measures)}
+    assert set(dag.tags) == expected, (spec.name, dag.tags)
+
+
+def test_the_feed_dag_follows_its_spec(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Change the spec, and the built DAG changes with it: nothing is written twice."""
+    from dataclasses import replace
+
+    from consumption_monitor.common.periods import BUREAU_TZ
+
+    airflow_env(monkeypatch, airflow_home)
+    from consumption_monitor.orchestration import feed_dag
+
+    spec = replace(
+        load_feed("employment_monthly"), release_day=27, first_period="2025-07", tags=("x", "y")
+    )
+    monkeypatch.setattr(feed_dag, "load_feed", lambda name: spec)
+    dag = feed_dag.build_feed_dag("employment_monthly", doc_md="doc")
+    _assert_built_from_spec_and_catalog(dag, spec)
+    assert {"measure-1", "measure-6", "x", "y"} <= set(dag.tags)
+    assert str(dag.start_date.astimezone(BUREAU_TZ).date()) == "2025-07-27"
+    assert dag.doc_md == "doc"
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -204,19 +241,17 @@ def test_the_snapshot_dag_listens_to_every_feed_asset(
     airflow_env(monkeypatch, airflow_home)
     from airflow.dag_processing.dagbag import DagBag
 
-    from consumption_monitor.indicators.catalog import FEEDS
-
     dag = DagBag(dag_folder=str(DAGS / "indicator_snapshots.py")).get_dag("indicator_snapshots")
     assert [t.task_id for t in dag.topological_sort()] == ["periods", "snapshot", "report"]
     uris = {a.uri for a in dag.timetable.asset_condition.objects}
-    assert uris == {f"cm://warehouse/core/{feed}" for feed in FEEDS}
-    assert set(list_feeds()) <= set(FEEDS)
+    assert uris == {f"cm://warehouse/core/{feed}" for feed in list_feeds()}
+    assert len(list_feeds()) == 6
 
 
 def test_periods_come_from_the_events_extra() -> None:
     from types import SimpleNamespace
 
-    from consumption_monitor.orchestration.dags import periods_of_events
+    from consumption_monitor.orchestration.assets import periods_of_events
 
     events = {
         "a": [SimpleNamespace(extra={"period": "2025-03"}), SimpleNamespace(extra={})],

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from consumption_monitor.alerts.measures import MeasureRef
 from consumption_monitor.alerts.message import Alert, Link, Section
+from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.spec import FeedSpec
 from consumption_monitor.validation.runner import expectation_label
 from consumption_monitor.warehouse import schema
@@ -26,17 +27,6 @@ from consumption_monitor.warehouse import schema
 SEVERITY_LABELS = {"critical": "关键", "warning": "警告"}
 SAMPLES_SHOWN = 3
 PROBLEMS_SHOWN = 12
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Where an alert comes from: the Airflow run and task, when there is one."""
-
-    dag_id: str | None = None
-    dag_run_id: str | None = None
-    task_id: str | None = None
-    try_number: int | None = None
-    log_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +135,7 @@ def validation_facts(
     return ValidationFacts(run.run_id, run.batch_id, run.outcome, received, held, problems, current)
 
 
-def _run_facts(run: RunInfo) -> list[tuple[str, str]]:
+def _run_facts(run: RunContext) -> list[tuple[str, str]]:
     facts = []
     if run.dag_id:
         facts.append(("DAG 运行", f"{run.dag_id} / {run.dag_run_id}"))
@@ -161,7 +151,7 @@ def _measures(measures: list[MeasureRef]) -> tuple[Section, ...]:
     return (Section("涉及措施及责任单位", tuple(m.line() for m in measures)),)
 
 
-def _links(run: RunInfo, report_url: str | None) -> tuple[Link, ...]:
+def _links(run: RunContext, report_url: str | None) -> tuple[Link, ...]:
     links = []
     if run.log_url:
         links.append(Link("任务日志", run.log_url))
@@ -180,12 +170,12 @@ def validation_alert(
     facts: ValidationFacts,
     measures: list[MeasureRef],
     *,
-    run: RunInfo | None = None,
+    run: RunContext | None = None,
     report_url: str | None = None,
 ) -> Alert | None:
     """A rejected batch (critical) or a batch loaded with warnings or quarantine (warning);
     None when the run found nothing to say."""
-    run = run or RunInfo()
+    run = run or RunContext()
     rejected = facts.verdict == "rejected"
     if not rejected and not facts.problems and not facts.rows_quarantined:
         return None
@@ -233,12 +223,12 @@ def error_alert(
     error: BaseException | str,
     measures: list[MeasureRef],
     *,
-    run: RunInfo | None = None,
+    run: RunContext | None = None,
 ) -> Alert:
     """A task that failed for good for another reason than validation (feed down, bad
     credentials, a database error). The signature ignores numbers and ids in the message,
     so the same failure on another run or page deduplicates."""
-    run = run or RunInfo()
+    run = run or RunContext()
     kind = type(error).__name__ if isinstance(error, BaseException) else "Error"
     message = str(error).strip() or kind
     first = message.splitlines()[0][:300]
@@ -298,11 +288,11 @@ def recovery_alert(
     resolved: list[dict[str, Any]],
     *,
     facts: ValidationFacts | None = None,
-    run: RunInfo | None = None,
+    run: RunContext | None = None,
     report_url: str | None = None,
 ) -> Alert:
     """The feed loaded the period again after alerts: says which alerts it closes."""
-    run = run or RunInfo()
+    run = run or RunContext()
     lines = tuple(
         f"{RESOLVED_KINDS.get(r['kind'], r['kind'])}：{r['title']}（{_when(r['sent_at'])} 发出）"
         for r in resolved

@@ -1,5 +1,8 @@
 """Decide, send and record: what the notifiers, the lateness DAG and the CLI call.
 
+Plain arguments only (feed, period, the error, a ``common.runs.RunContext``): reading an
+Airflow context is ``orchestration.context``'s job, so alerts never import orchestration.
+
 - ``on_task_failure``: a task failed for good (Airflow calls ``on_failure_callback`` only
   when no retry is left, and a rejected batch fails without retrying), so a retry that later
   succeeds never alerts. A rejected batch alerts with its failed expectations; any other
@@ -32,6 +35,7 @@ from consumption_monitor.alerts.lateness import DEFAULT_LOOKBACK_MONTHS, late_pe
 from consumption_monitor.alerts.measures import measures_for_feed
 from consumption_monitor.alerts.message import Alert
 from consumption_monitor.common import config
+from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.validation.reports import report_url
 from consumption_monitor.warehouse import schema
@@ -102,7 +106,7 @@ def deliver_recovery(
     *,
     keep_signature: str | None = None,
     facts: compose.ValidationFacts | None = None,
-    run: compose.RunInfo | None = None,
+    run: RunContext | None = None,
 ) -> list[Delivery]:
     """Close the open alerts of (feed, period) with one recovery message per channel.
 
@@ -136,44 +140,20 @@ def deliver_recovery(
     return out
 
 
-def run_info(context: dict[str, Any]) -> compose.RunInfo:
-    ti = context.get("ti")
-    if ti is None:
-        return compose.RunInfo()
-    try:
-        log_url = ti.log_url
-    except Exception:  # no API base URL configured
-        log_url = None
-    return compose.RunInfo(
-        dag_id=ti.dag_id,
-        dag_run_id=ti.run_id,
-        task_id=ti.task_id,
-        try_number=getattr(ti, "try_number", None),
-        log_url=log_url,
-    )
-
-
-def context_period(context: dict[str, Any]) -> str:
-    from consumption_monitor.common.periods import period_of_interval_start
-    from consumption_monitor.orchestration.dags import TIMEZONE
-
-    return str(period_of_interval_start(context["data_interval_start"], TIMEZONE))
-
-
 def failure_alert(
     engine: Engine,
     feed: str,
     period: str,
     *,
     error: BaseException | str | None = None,
-    run: compose.RunInfo | None = None,
+    run: RunContext | None = None,
     any_task: bool = False,
 ) -> Alert | None:
     """The alert for a failed run: the rejected batch's checks, or else the error.
 
     In a feed DAG only the validate task rejects a batch; ``any_task`` is for a task that
     runs every step itself (feed_catchup)."""
-    run = run or compose.RunInfo()
+    run = run or RunContext()
     spec, measures = load_feed(feed), measures_for_feed(feed)
     with engine.connect() as conn:
         facts = compose.validation_facts(conn, feed, period, dag_run_id=run.dag_run_id)
@@ -187,10 +167,10 @@ def failure_alert(
 
 
 def warning_alert(
-    engine: Engine, feed: str, period: str, *, run: compose.RunInfo | None = None
+    engine: Engine, feed: str, period: str, *, run: RunContext | None = None
 ) -> tuple[Alert | None, compose.ValidationFacts | None]:
     """The lower-level alert of a batch that loaded with warnings or quarantined rows."""
-    run = run or compose.RunInfo()
+    run = run or RunContext()
     with engine.connect() as conn:
         facts = compose.validation_facts(conn, feed, period, dag_run_id=run.dag_run_id)
     if facts is None or facts.verdict == "rejected":
@@ -208,13 +188,16 @@ def warning_alert(
 
 def on_task_failure(
     feed: str,
-    context: dict[str, Any],
+    period: str,
     channels: Sequence[Channel],
     *,
+    error: BaseException | str | None = None,
+    run: RunContext | None = None,
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
-    period, run, error = context_period(context), run_info(context), context.get("exception")
+    """A task of ``run`` failed for good on ``period``: the rejected batch's checks, or
+    else ``error``, on every channel that has not sent it within the window."""
     try:
         engine = warehouse_engine(url)
         alert = failure_alert(engine, feed, period, error=error, run=run)
@@ -234,7 +217,7 @@ def send_unrecorded(
     error: BaseException | str,
     channels: Sequence[Channel],
     *,
-    run: compose.RunInfo | None = None,
+    run: RunContext | None = None,
 ) -> list[Delivery]:
     """The error alert, sent without the warehouse (no dedup, no ``audit_alert`` row)."""
     alert = compose.error_alert(load_feed(feed), period, error, measures_for_feed(feed), run=run)
@@ -252,16 +235,16 @@ def send_unrecorded(
 
 def on_load_success(
     feed: str,
-    context: dict[str, Any],
+    period: str,
     channels: Sequence[Channel],
     *,
+    run: RunContext | None = None,
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
+    """The load task of ``run`` loaded ``period``: recoveries, then the warning alert."""
     engine = warehouse_engine(url)
-    return period_loaded(
-        engine, feed, context_period(context), channels, run=run_info(context), window=window
-    )
+    return period_loaded(engine, feed, period, channels, run=run, window=window)
 
 
 def period_loaded(
@@ -270,7 +253,7 @@ def period_loaded(
     period: str,
     channels: Sequence[Channel],
     *,
-    run: compose.RunInfo | None = None,
+    run: RunContext | None = None,
     window: timedelta | None = None,
 ) -> list[Delivery]:
     """A period loaded: close its open alerts (recovery), then warn about its warnings."""
@@ -292,10 +275,10 @@ def period_loaded(
 def on_catchup_outcomes(
     feed: str,
     outcomes: Sequence[Any],
-    context: dict[str, Any],
     channels: Sequence[Channel],
     *,
     final: bool,
+    run: RunContext | None = None,
     window: timedelta | None = None,
     url: str | None = None,
 ) -> list[Delivery]:
@@ -303,7 +286,6 @@ def on_catchup_outcomes(
     a failed period alerts (a rejected batch with its checks) once the failure is final, a
     loaded one recovers and warns. ``outcomes`` are ``catchup.PeriodOutcome``s."""
     engine = warehouse_engine(url)
-    run = run_info(context)
     window = dedup_window() if window is None else window
     out: list[Delivery] = []
     for outcome in outcomes:

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
+# libyaml's safe loader when PyYAML has it: DAG files read a spec at parse time
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ColumnType = Literal["string", "decimal", "integer", "date", "boolean"]
 COLUMN_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "boolean")
@@ -217,7 +219,9 @@ class FeedSpec:
     first_period: str = "2024-01"
     published_months: tuple[int, ...] = tuple(range(1, 13))
     description: str = ""
-    measures: tuple[int, ...] = ()
+    # Airflow tags of the feed's DAG besides those it always has (see
+    # ``orchestration.feed_dag``: its measures come from the measure catalog, not from here)
+    tags: tuple[str, ...] = ()
     # when a period is due: {day: N} or {workday: N} of the following month (alerts/lateness)
     due: dict[str, int] = field(default_factory=dict)
 
@@ -276,6 +280,11 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
 def parse_feed(raw: dict[str, Any]) -> FeedSpec:
     # ``x-`` keys hold YAML anchors shared by streams (code lists, common columns)
     raw = {k: v for k, v in raw.items() if not k.startswith("x-")}
+    if "measures" in raw:
+        raise SpecError(
+            f"feed {raw.get('name')}: a spec does not list measures; the measure catalog's "
+            "KPIs name their feed (indicators/measures.yaml)"
+        )
     source = dict(raw.pop("source"))
     streams = tuple(_stream(dict(s), raw["name"]) for s in raw.pop("streams"))
     feed = FeedSpec(
@@ -284,7 +293,7 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
         source_options=source,
         streams=streams,
         published_months=tuple(raw.pop("published_months", range(1, 13))),
-        measures=tuple(raw.pop("measures", ())),
+        tags=tuple(str(t) for t in raw.pop("tags", ())),
         **raw,
     )
     for stream in feed.streams:
@@ -300,7 +309,7 @@ def load_feed(name: str) -> FeedSpec:
     path = SPEC_DIR / f"{name}.yaml"
     if not path.exists():
         raise SpecError(f"unknown feed {name!r}: no spec at {path}")
-    return parse_feed(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return parse_feed(yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER))
 
 
 def list_feeds() -> list[str]:

@@ -3,7 +3,8 @@
 The YAML is the single place where the plan's measures, KPIs, targets, sources and status
 thresholds are written down; the snapshot engine, the report and the alerts read them from
 here. Loading checks the file thoroughly so a typo fails at load time, not in a report.
-Only ``yaml`` is imported, so DAG files may use the catalog at parse time.
+Only ``yaml`` and the feed specs' module are imported, so DAG files may use the catalog at
+parse time (the feed DAGs' ``measure-N`` tags come from ``measures_for_feed``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,10 @@ from typing import Any
 
 import yaml
 
+from consumption_monitor.feeds.spec import YAML_LOADER, list_feeds
+
 CATALOG_FILE = Path(__file__).resolve().parent / "measures.yaml"
 
-FEEDS: tuple[str, ...] = (
-    "retail_monthly",
-    "ecommerce_monthly",
-    "employment_monthly",
-    "complaints_12315",
-    "work_ledgers",
-    "tradein_transactions",
-)
 ACTIONS: tuple[str, ...] = ("一", "二", "三", "四", "五", "六")
 KINDS: tuple[str, ...] = ("target", "milestone", "indicator")
 COMPARATORS: tuple[str, ...] = (">=", ">", "=")
@@ -181,7 +176,7 @@ def _pace(raw: Any, where: str) -> str | tuple[float, ...]:
     raise CatalogError(f"{where}: pace is linear, level or 12 cumulative shares")
 
 
-def _kpi(raw: dict[str, Any], number: int) -> Kpi:
+def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str]) -> Kpi:
     where = f"measure {number} KPI {raw.get('id')!r}"
     kind = raw.get("kind")
     if kind not in KINDS:
@@ -204,7 +199,7 @@ def _kpi(raw: dict[str, Any], number: int) -> Kpi:
     source, feed = raw.get("source"), raw.get("feed")
     if (aggregation == "none") != (source is None) or (source is None) != (feed is None):
         raise CatalogError(f"{where}: source and feed are both set unless aggregation is none")
-    if feed is not None and feed not in FEEDS:
+    if feed is not None and feed not in feeds:
         raise CatalogError(f"{where}: unknown feed {feed!r}")
     if (kind == "milestone") != (aggregation == "milestone") or (
         kind == "milestone" and not raw.get("task")
@@ -242,6 +237,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     actions = {str(k): str(v) for k, v in data["actions"].items()}
     if tuple(actions) != ACTIONS:
         raise CatalogError(f"actions must be {ACTIONS}")
+    feeds = frozenset(list_feeds())  # a KPI's feed is a feed with a spec
     measures = []
     for raw in data["measures"]:
         number = int(raw["number"])
@@ -254,7 +250,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                 action_title=actions[raw["action"]],
                 title=str(raw["title"]),
                 responsible_units=[str(u) for u in raw["responsible_units"]],
-                kpis=[_kpi(k, number) for k in raw["kpis"]],
+                kpis=[_kpi(k, number, feeds) for k in raw["kpis"]],
             )
         )
     if [m.number for m in measures] != list(range(1, len(measures) + 1)):
@@ -279,4 +275,4 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """The catalog (cached per path); ``path`` defaults to the packaged measures.yaml."""
     text = Path(path or CATALOG_FILE).read_text(encoding="utf-8")
-    return parse_catalog(yaml.safe_load(text))
+    return parse_catalog(yaml.load(text, Loader=YAML_LOADER))

@@ -1,9 +1,10 @@
 """Airflow notifiers for feed alerts, attached as task-level callbacks.
 
-Light on purpose: DAG files build these at parse time, so only ``airflow.sdk`` is imported
-here; the warehouse, the message composer and the HTTP/SMTP clients are imported when a
-callback fires. Each notifier is one channel (``WebhookNotifier``, ``EmailNotifier``) and
-works on two events:
+Light on purpose: DAG files build these at parse time, so only ``airflow.sdk`` and
+``orchestration.context`` (which turns the callback's context into a period and a
+``RunContext``) are imported here; the warehouse, the message composer and the HTTP/SMTP
+clients are imported when a callback fires. Each notifier is one channel
+(``WebhookNotifier``, ``EmailNotifier``) and works on two events:
 
 - ``event="failure"`` (``on_failure_callback``): the task failed for good;
 - ``event="load_success"`` (the load task's ``on_success_callback``): recovery messages and
@@ -18,6 +19,8 @@ import logging
 from typing import Any
 
 from airflow.sdk import BaseNotifier
+
+from consumption_monitor.orchestration.context import context_period, run_context
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,17 @@ class FeedAlertNotifier(BaseNotifier):
         if channel is None:
             log.info("connection %s not configured: no %s alert sent", self.conn_id, self.event)
             return
-        handler = service.on_task_failure if self.event == "failure" else service.on_load_success
+        period, run = context_period(context), run_context(context)
         window = None if self.window_hours is None else service.dedup_window(self.window_hours)
-        for delivery in handler(
-            self.feed, context, [channel], window=window, url=self.warehouse_url
-        ):
+        options = {"run": run, "window": window, "url": self.warehouse_url}
+        if self.event == "failure":
+            error = context.get("exception")
+            deliveries = service.on_task_failure(
+                self.feed, period, [channel], error=error, **options
+            )
+        else:
+            deliveries = service.on_load_success(self.feed, period, [channel], **options)
+        for delivery in deliveries:
             log.info("alert %s on %s: %s", delivery.kind, delivery.channel, delivery.outcome)
 
 

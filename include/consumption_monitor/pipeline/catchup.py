@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from consumption_monitor.common.periods import period_range
+from consumption_monitor.common.runs import RunContext
 
 #: outcomes that count as a failure of the period
 FAILED = "failed"
@@ -54,7 +55,9 @@ def periods_between(first: str, last: str) -> list[str]:
     return [str(p) for p in period_range(first, last)]
 
 
-def run_one(feed: str, period: str, *, url: str | None = None, run: Any = None) -> PeriodOutcome:
+def run_one(
+    feed: str, period: str, *, url: str | None = None, run: RunContext | None = None
+) -> PeriodOutcome:
     """Run one period end to end and classify the result instead of raising."""
     from consumption_monitor.feeds.errors import FeedError, FeedUnavailable, PeriodNotPublished
     from consumption_monitor.pipeline.steps import BatchRejected, run_period
@@ -81,7 +84,7 @@ def run_periods(
     periods: Iterable[str],
     *,
     url: str | None = None,
-    run: Any = None,
+    run: RunContext | None = None,
     on_outcome: Callable[[PeriodOutcome], None] | None = None,
 ) -> list[PeriodOutcome]:
     """Run the periods in the given order; every period gets an outcome."""

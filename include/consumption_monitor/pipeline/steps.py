@@ -13,6 +13,7 @@ from typing import Any
 
 from consumption_monitor.common import config
 from consumption_monitor.common.periods import Period
+from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.archive import read_manifest
 from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_records
@@ -21,7 +22,6 @@ from consumption_monitor.feeds.sources.base import Source
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.loader import (
-    RunContext,
     current_frame,
     load_batch,
     now,

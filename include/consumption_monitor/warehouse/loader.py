@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text, update
 
+from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.engine import ExtractedBatch
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -32,16 +33,6 @@ log = logging.getLogger(__name__)
 
 class LoadRefused(RuntimeError):
     """The batch may not be loaded (rejected by validation, or unknown)."""
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """Who is running a step: Airflow identifiers when there are some."""
-
-    dag_id: str | None = None
-    dag_run_id: str | None = None
-    task_id: str | None = None
-    try_number: int | None = None
 
 
 @dataclass(frozen=True)
