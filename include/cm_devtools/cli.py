@@ -13,8 +13,8 @@ import argparse
 import logging
 import sys
 
-from consumption_monitor import cli_args
-from consumption_monitor.cli import _json_arg, _print, _url_arg
+from consumption_monitor.cli import args as cli_args
+from consumption_monitor.cli.commands import _json_arg, _print, _url_arg
 
 
 def cmd_ledger_samples(args: argparse.Namespace) -> int:
