@@ -21,7 +21,7 @@ from consumption_monitor.warehouse.loader import lock_period, now, record_run
 
 if TYPE_CHECKING:
     from consumption_monitor.validation.runner import ValidationReport
-    from consumption_monitor.warehouse.loader import RunContext
+    from consumption_monitor.common.runs import RunContext
 
 Records = Mapping[str, Sequence[dict] | Mapping[int, dict]]  # stream -> row -> raw record
 
