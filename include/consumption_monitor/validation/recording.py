@@ -20,8 +20,8 @@ from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.loader import lock_period, now, record_run
 
 if TYPE_CHECKING:
-    from consumption_monitor.validation.runner import ValidationReport
     from consumption_monitor.common.runs import RunContext
+    from consumption_monitor.validation.runner import ValidationReport
 
 Records = Mapping[str, Sequence[dict] | Mapping[int, dict]]  # stream -> row -> raw record
 
