@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,11 +30,16 @@ from consumption_monitor.feeds.archive import (
     read_manifest,
     read_pages,
 )
-from consumption_monitor.feeds.errors import FeedError, PayloadError, PeriodNotPublished
+from consumption_monitor.feeds.errors import (
+    FeedError,
+    LimitExceeded,
+    PayloadError,
+    PeriodNotPublished,
+)
 from consumption_monitor.feeds.pii import Protection, Pseudonymiser, pii_key
-from consumption_monitor.feeds.sources.base import Source
+from consumption_monitor.feeds.sources.base import Page, Source
 from consumption_monitor.feeds.sources.registry import source_for
-from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.feeds.spec import ExtractLimits, FeedSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,6 +152,37 @@ def _check_envelope(feed: FeedSpec, stream_name: str, doc: dict[str, Any], where
             )
 
 
+class Budget:
+    """What an extraction has taken so far against the feed's ``limits`` (pages and bytes
+    of the whole batch, and the deadline), checked as each page arrives."""
+
+    def __init__(self, limits: ExtractLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.deadline_s
+        self.pages = 0
+        self.bytes = 0
+
+    def spend(self, page: Page, where: str) -> None:
+        self.pages += 1
+        self.bytes += len(page.body)
+        limits = self.limits
+        if self.pages > limits.max_batch_pages:
+            raise LimitExceeded(
+                f"{where}：页数超过上限 {limits.max_batch_pages}（limits.max_batch_pages）"
+                " (too many pages)"
+            )
+        if self.bytes > limits.max_batch_bytes:
+            raise LimitExceeded(
+                f"{where}：本批数据超过上限 {limits.max_batch_bytes / 2**20:.0f} MiB"
+                "（limits.max_batch_bytes）(batch too large)"
+            )
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded(
+                f"{where}：提取超过时限 {limits.deadline_s:.0f} 秒（limits.deadline_s）"
+                " (extract deadline)"
+            )
+
+
 def _check_protection(stream: str, protection: Protection, where: str) -> None:
     """A declared personal field absent from records: the sender renamed it (its values
     were protected by content and only that form was written); the batch is refused."""
@@ -174,6 +211,8 @@ def extract(
     source = source or source_for(feed)
     attempt = Attempt(root, feed.name, period, redact=feed.has_pii)
     source.on_unparseable = attempt.keep_unparseable
+    budget = Budget(feed.limits)
+    source.max_page_bytes, source.deadline = feed.limits.max_page_bytes, budget.deadline
     digest = ContentDigest()
     counts: dict[str, int] = {}
     protected: dict[str, int] = {}
@@ -186,6 +225,7 @@ def extract(
             if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
                 pages = prefetched(pages)
             for page, doc in pages:
+                budget.spend(page, f"{feed.name}/{stream.name} {period}")
                 page, doc, protection = protector.protect(stream, page, doc)
                 if protection.found and hasattr(source, "keep_protected"):
                     source.keep_protected(page)  # no clear copy left in the drop folder

@@ -25,3 +25,8 @@ class PeriodNotPublished(FeedError):
 
 class PayloadError(FeedError):
     """A page arrived but does not match the spec (not JSON, wrong unit, count mismatch)."""
+
+
+class LimitExceeded(PayloadError):
+    """The source sent more, or took longer, than the feed's ``limits`` allow (a page or a
+    batch too large, too many pages, a cursor that loops, past the deadline)."""

@@ -52,6 +52,28 @@ class PaginatorSpec:
     max_pages: int = 10_000
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """What one extraction may take, whatever the source sends (``limits:`` in a spec).
+
+    A breach rejects the period with a clear reason and an alert; nothing of it loads.
+    The defaults fit a district's monthly statistics with a wide margin; a transaction
+    feed raises the batch limits (``tradein_transactions.yaml``)."""
+
+    max_page_bytes: int = 64 * MIB  # one page (a 200 MB page is an error, not data)
+    max_batch_bytes: int = 2048 * MIB  # all pages of all streams of one period
+    max_batch_pages: int = 20_000  # all pages of all streams of one period
+    deadline_s: float = 2 * 3600.0  # the whole extraction, a slow trickle included
+
+    def __post_init__(self) -> None:
+        for name in ("max_page_bytes", "max_batch_bytes", "max_batch_pages", "deadline_s"):
+            if not getattr(self, name) > 0:
+                raise SpecError(f"limits.{name} must be positive")
+
+
 @dataclass(frozen=True)
 class DeriveSpec:
     """A derived check column to compute before the suite runs, with its parameters.
@@ -224,6 +246,7 @@ class FeedSpec:
     tags: tuple[str, ...] = ()
     # when a period is due: {day: N} or {workday: N} of the following month (alerts/lateness)
     due: dict[str, int] = field(default_factory=dict)
+    limits: ExtractLimits = field(default_factory=ExtractLimits)
 
     @property
     def chunked(self) -> bool:
@@ -277,6 +300,13 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
     return stream
 
 
+def _limits(raw: dict[str, Any], feed: str | None) -> ExtractLimits:
+    unknown = set(raw) - set(ExtractLimits.__dataclass_fields__)
+    if unknown:
+        raise SpecError(f"feed {feed}: unknown limits {sorted(unknown)}")
+    return ExtractLimits(**raw)
+
+
 def parse_feed(raw: dict[str, Any]) -> FeedSpec:
     # ``x-`` keys hold YAML anchors shared by streams (code lists, common columns)
     raw = {k: v for k, v in raw.items() if not k.startswith("x-")}
@@ -294,6 +324,7 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
         streams=streams,
         published_months=tuple(raw.pop("published_months", range(1, 13))),
         tags=tuple(str(t) for t in raw.pop("tags", ())),
+        limits=_limits(raw.pop("limits", None) or {}, raw.get("name")),
         **raw,
     )
     for stream in feed.streams:

@@ -40,6 +40,9 @@ class Source(Protocol):
 
     on_unparseable: Callable[[Page, str], None] | None
     notes: list[str]  # problems that did not stop the extraction (e.g. a rejected file)
+    # set by the engine from the spec's ``limits`` (a source that streams honours them)
+    max_page_bytes: int | None
+    deadline: float | None  # time.monotonic() by which the extraction must end
 
     def pages(
         self, stream: StreamSpec, base_params: dict[str, Any]

@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+import urllib3
 
 from consumption_monitor.common.config import FeedEndpoint
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.errors import (
     FeedRejected,
     FeedUnavailable,
+    LimitExceeded,
     PayloadError,
     PeriodNotPublished,
 )
@@ -35,6 +37,8 @@ __all__ = ["HttpSource", "Page", "RetryPolicy", "retry_after_seconds"]
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+READ_CHUNK = 256 * 1024  # bytes asked of the socket at a time (one read, whatever arrives)
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,40 @@ class HttpSource:
         # called with every 200 body that is not JSON, so the archive can keep it
         self.on_unparseable = on_unparseable
         self.notes: list[str] = []  # the Source protocol; HTTP problems raise instead
+        # limits the engine sets from the spec (``limits:``): bytes of one page, and the
+        # time.monotonic() by which the whole extraction must be done
+        self.max_page_bytes: int | None = None
+        self.deadline: float | None = None
+
+    def _check_deadline(self, url: str, extra_s: float = 0.0) -> None:
+        if self.deadline is not None and time.monotonic() + extra_s > self.deadline:
+            raise LimitExceeded(
+                f"{url}：提取超过时限（limits.deadline_s），已中止 (extract deadline)"
+            )
+
+    def _read_body(self, response: requests.Response, url: str) -> bytes:
+        """The body, read one socket read at a time so that a page over ``max_page_bytes``
+        is refused as soon as it is (never held whole) and a server trickling bytes meets
+        the deadline (a read timeout alone restarts with every byte)."""
+        limit = self.max_page_bytes
+        declared = response.headers.get("Content-Length", "")
+        if limit and declared.isdigit() and int(declared) > limit:
+            raise LimitExceeded(
+                f"{url}：单页 {int(declared) / MIB:.1f} MiB 超过上限 {limit / MIB:.0f} MiB"
+                "（limits.max_page_bytes）(page too large)"
+            )
+        parts: list[bytes] = []
+        size = 0
+        while chunk := response.raw.read1(READ_CHUNK, decode_content=True):
+            size += len(chunk)
+            if limit and size > limit:
+                raise LimitExceeded(
+                    f"{url}：单页超过上限 {limit / MIB:.0f} MiB（limits.max_page_bytes），"
+                    "已停止接收 (page too large)"
+                )
+            parts.append(chunk)
+            self._check_deadline(url)
+        return b"".join(parts)
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -101,18 +139,24 @@ class HttpSource:
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.attempts + 1):
             retry_after = None
+            self._check_deadline(url)
             try:
                 response = self.session.get(
                     url,
                     params=params,
                     timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
+                    stream=True,
                 )
-                body = response.content  # raises ChunkedEncodingError on a truncated body
+                try:
+                    body = self._read_body(response, url)  # a truncated body raises
+                finally:
+                    response.close()
             except (
                 requests.ConnectionError,
                 requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,  # body cut short (truncated)
+                requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.HTTPError,  # body cut short, read timeout, bad encoding
             ) as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
             else:
@@ -136,8 +180,9 @@ class HttpSource:
                     last_problem = f"HTTP {response.status_code}"
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 else:
-                    raise self._client_error(response, stream, params)
+                    raise self._client_error(response, body, stream, params)
             if attempt < self.policy.attempts:
+                self._check_deadline(url, min(retry_after or 0.0, self.policy.max_wait_s))
                 waited = self._wait(attempt, retry_after)
                 log.warning(
                     "feed %s page %s attempt %d/%d failed (%s); retrying in %.1fs",
@@ -154,11 +199,15 @@ class HttpSource:
         )
 
     @staticmethod
-    def _client_error(response: requests.Response, stream: StreamSpec, params: dict) -> Exception:
+    def _client_error(
+        response: requests.Response, body: bytes, stream: StreamSpec, params: dict
+    ) -> Exception:
         try:
-            detail = response.json()
+            detail = jsoncodec.loads(body)
+            if not isinstance(detail, dict):
+                raise ValueError("not an object")
         except ValueError:
-            detail = {"message": response.text[:200]}
+            detail = {"message": body[:200].decode("utf-8", "replace")}
         message = detail.get("message") or detail.get("error") or response.reason
         where = f"stream {stream.name} {params}"
         if response.status_code == 404 and detail.get("error") in {
@@ -182,6 +231,7 @@ class HttpSource:
             params[pager.size_param] = pager.page_size
         if pager.kind == "page":
             params[pager.page_param] = 1
+        seen: set[str] = set()
         for number in range(1, pager.max_pages + 1):
             page, doc = self.get_page(stream, number, params)
             if not isinstance(doc, dict) or not isinstance(doc.get(stream.records_field), list):
@@ -193,6 +243,12 @@ class HttpSource:
             following = doc.get(pager.next_field) if pager.kind != "none" else None
             if following in (None, "", False):
                 return
+            if str(following) in seen:  # a cursor that loops back would never end
+                raise LimitExceeded(
+                    f"stream {stream.name}：第 {number} 页返回了已用过的分页位置 "
+                    f"{str(following)[:40]!r}，分页循环，提取中止 (pagination loops)"
+                )
+            seen.add(str(following))
             params = dict(params)
             if pager.kind == "page":
                 params[pager.page_param] = following
