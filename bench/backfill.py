@@ -9,7 +9,7 @@ of the components, migrations, DAG parsing, backfill until every run finished):
   metadata and warehouse; every period through its feed DAG, no ``feed_catchup``), with its
   state in a temporary folder instead of .airflow/ and data/.
 
-Both then run the snapshot DAG the same way (``topology.run_snapshots``: one manual
+Both then run the snapshot DAG the same way (``workload.run_snapshots``: one manual
 ``indicator_snapshots`` run per period, until no run of it is left), included in the time.
 
 ``backfill.celery_vs_embedded`` is the Celery time over the embedded time: below 1 the Celery
@@ -25,8 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from cm_devtools import demo, topology
-from consumption_monitor.common.periods import Period
+from cm_devtools.demo.common import REPO_DIR
+from cm_devtools.demo.console import Console
+from cm_devtools.demo.data import available_feeds
+from cm_devtools.demo.driver import run_demo
+from cm_devtools.demo.processes import stop_all
+from cm_devtools.demo.rest import AirflowApi
+from cm_devtools.topology import cluster, workload
+from cm_devtools.topology.settings import StateLayout
+from consumption_monitor.common.periods import Period, period_range
 
 FIRST, LAST = Period(2024, 1), Period(2025, 12)  # 24 periods
 PORTS_CELERY = (8133, 8134)
@@ -34,7 +41,7 @@ PORTS_EMBEDDED = (8135, 8136)
 TIMEOUT_S = 60 * 60
 
 
-def _check_snapshots(side: str, snaps: topology.SnapshotRuns) -> None:
+def _check_snapshots(side: str, snaps: workload.SnapshotRuns) -> None:
     if snaps.timed_out or snaps.unsuccessful:
         problems = snaps.unsuccessful or snaps.unfinished
         raise RuntimeError(f"{side}: snapshot DAG runs not all successful: {problems[:3]}")
@@ -42,25 +49,25 @@ def _check_snapshots(side: str, snaps: topology.SnapshotRuns) -> None:
 
 def _celery(state: Path) -> tuple[float, int]:
     t0 = time.monotonic()
-    topo = topology.new_topology(state, port_api=PORTS_CELERY[0], port_feed=PORTS_CELERY[1])
+    topo = cluster.new_topology(state, port_api=PORTS_CELERY[0], port_feed=PORTS_CELERY[1])
     try:
-        topology.start(topo)
-        feeds = topology.wait_for_dag_files(topo)
-        tallies = topology.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
-        failed = topology.failures(topo, tallies)
+        cluster.start(topo)
+        feeds = workload.wait_for_dag_files(topo)
+        tallies = workload.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
+        failed = workload.failures(topo, tallies)
         if failed:
             raise RuntimeError(f"Celery backfill had unsuccessful runs: {failed[:3]}")
-        snaps = topology.snapshots(topo, FIRST, LAST, timeout_s=TIMEOUT_S)
+        snaps = workload.snapshots(topo, FIRST, LAST, timeout_s=TIMEOUT_S)
         _check_snapshots("Celery", snaps)
         runs = sum(len(t.expected) for t in tallies.values())
         return time.monotonic() - t0, runs
     finally:
-        topology.stop(topo)
+        cluster.stop(topo)
 
 
 def _embedded(state: Path) -> tuple[float, int]:
     t0 = time.monotonic()
-    layout = topology.StateLayout(repo=demo.REPO_DIR, state=state)
+    layout = StateLayout(repo=REPO_DIR, state=state)
     args = argparse.Namespace(
         period_from=FIRST,
         period_to=LAST,
@@ -68,20 +75,20 @@ def _embedded(state: Path) -> tuple[float, int]:
         port_feed=PORTS_EMBEDDED[1],
         json=True,
         timeout_min=TIMEOUT_S / 60,
-        feeds=tuple(demo.available_feeds()),
+        feeds=tuple(available_feeds()),
         recent=None,  # every period by its own DAG run, as on the Celery side
     )
     try:
-        result, tallies = demo.run_demo(args, layout, demo.Console(json_mode=True))
+        result, tallies = run_demo(args, layout, Console(json_mode=True))
         if not result["ok"]:
             raise RuntimeError(f"embedded backfill failed: {result['failures'][:3]}")
-        api = demo.AirflowApi(result["ui_url"], result["username"], result["password"])
-        snaps = topology.run_snapshots(api, demo._months(FIRST, LAST), timeout_s=TIMEOUT_S)
+        api = AirflowApi(result["ui_url"], result["username"], result["password"])
+        snaps = workload.run_snapshots(api, period_range(FIRST, LAST), timeout_s=TIMEOUT_S)
         _check_snapshots("embedded", snaps)
         runs = sum(len(t.expected) for t in tallies.values())
         return time.monotonic() - t0, runs
     finally:
-        demo.stop_all(layout)
+        stop_all(layout)
 
 
 def run() -> list[dict]:

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from cm_devtools import demo, topology
-from consumption_monitor.common.periods import Period
+from cm_devtools.demo.processes import pid_alive
+from cm_devtools.topology import cluster, compare, workload
+from cm_devtools.topology.services import Services
+from cm_devtools.topology.settings import WORKERS
+from consumption_monitor.common.periods import Period, period_range
 from consumption_monitor.feeds.spec import list_feeds
 from consumption_monitor.indicators.catalog import load_catalog
 from tests.conftest import postgres_required
@@ -35,8 +38,8 @@ SNAPSHOT_TIMEOUT_S = 10 * 60
 
 
 @pytest.fixture
-def services() -> topology.Services:
-    services = topology.Services.from_env()
+def services() -> Services:
+    services = Services.from_env()
     problem = services.unreachable()
     if problem:
         if postgres_required():
@@ -45,7 +48,7 @@ def services() -> topology.Services:
     return services
 
 
-def _databases(services: topology.Services, prefix: str) -> list[str]:
+def _databases(services: Services, prefix: str) -> list[str]:
     import psycopg
 
     with psycopg.connect(services.pg_admin_url, autocommit=True) as conn:
@@ -80,25 +83,25 @@ def _latest_snapshots(url: str) -> tuple[set[tuple[str, str]], set[str]]:
 
 @pytest.mark.timeout(TIMEOUT_S + SNAPSHOT_TIMEOUT_S + 600)
 def test_celery_topology_builds_the_embedded_warehouse(
-    services: topology.Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t0 = time.monotonic()
-    topo = topology.new_topology(
+    topo = cluster.new_topology(
         tmp_path / "celery", port_api=PORT_API, port_feed=PORT_FEED, services=services
     )
     tag = topo.key_prefix.rstrip(":")
     try:
-        topology.start(topo)
-        feeds = topology.wait_for_dag_files(topo)
+        cluster.start(topo)
+        feeds = workload.wait_for_dag_files(topo)
         assert feeds == list_feeds(), "every feed spec has a feed DAG and only those"
 
-        tallies = topology.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
-        assert topology.failures(topo, tallies) == []
+        tallies = workload.backfill(topo, feeds, FIRST, LAST, timeout_s=TIMEOUT_S)
+        assert workload.failures(topo, tallies) == []
         for feed, tally in tallies.items():
             assert len(tally.expected) == 12, feed
             assert {r["state"] for r in tally.runs.values()} == {"success"}, feed
         t_snap = time.monotonic()
-        snaps = topology.snapshots(topo, FIRST, LAST, timeout_s=SNAPSHOT_TIMEOUT_S)
+        snaps = workload.snapshots(topo, FIRST, LAST, timeout_s=SNAPSHOT_TIMEOUT_S)
         print(
             f"snapshot DAG: {len(snaps.runs)} runs ({snaps.asset_triggered} asset-triggered) "
             f"in {time.monotonic() - t_snap:.0f} s"
@@ -107,21 +110,21 @@ def test_celery_topology_builds_the_embedded_warehouse(
         assert snaps.unsuccessful == []
         assert {snaps.state(p) for p in snaps.manual} == {"success"}
         assert len(snaps.manual) == 12
-        for n in range(1, topology.WORKERS + 1):
+        for n in range(1, WORKERS + 1):
             log = topo.started[f"worker-{n}"].log.read_text(errors="replace")
             assert "Executing workload in Celery" in log, f"worker-{n} ran no task"
-        celery_digest = topology.digests(topo.warehouse_url)
+        celery_digest = compare.digests(topo.warehouse_url)
         assert sum(d["rows"] for d in celery_digest.values()) > 0
 
         monkeypatch.setenv("CM_FEED_BASE_URL", topo.feed_url)
         monkeypatch.setenv("CM_FEED_TOKEN", topo.token)
         monkeypatch.setenv("CM_PII_KEY", topo.env()["CM_PII_KEY"])  # the same pseudonyms
         embedded_url = f"sqlite:///{tmp_path / 'embedded.db'}"
-        topology.build_embedded(
+        compare.build_embedded(
             feeds, FIRST, LAST, url=embedded_url, data_dir=tmp_path / "embedded", snapshots=True
         )
-        embedded_digest = topology.digests(embedded_url)
-        every_kpi = {(k.id, str(p)) for k in load_catalog().kpis for p in demo._months(FIRST, LAST)}
+        embedded_digest = compare.digests(embedded_url)
+        every_kpi = {(k.id, str(p)) for k in load_catalog().kpis for p in period_range(FIRST, LAST)}
         for url in (topo.warehouse_url, embedded_url):
             pairs, valued_feeds = _latest_snapshots(url)
             assert pairs == every_kpi, sorted(every_kpi ^ pairs)[:10]
@@ -135,7 +138,7 @@ def test_celery_topology_builds_the_embedded_warehouse(
         assert differing == [], detail
     finally:
         pids = [s.proc.pid for s in topo.started.values()]
-        topology.stop(topo)
+        cluster.stop(topo)
         print(f"celery topology test: {time.monotonic() - t0:.0f} s")
-    assert not [pid for pid in pids if demo.pid_alive(pid)]
+    assert not [pid for pid in pids if pid_alive(pid)]
     assert _databases(services, tag) == []

@@ -18,23 +18,60 @@ from pathlib import Path
 
 import pytest
 
-from cm_devtools import demo
-from cm_devtools.demo import (
-    Layout,
+from cm_devtools.demo.airflow_home import (
+    SECRET_OPTIONS,
+    airflow_settings,
+    ensure_admin_password,
+    merge_airflow_cfg,
+    new_feed_token,
+    process_env,
+)
+from cm_devtools.demo.backfill import (
+    backfill_body,
+    backfill_runs_in_flight,
+    backfill_window,
+    period_of_logical_date,
+    runs_to_rerun,
+)
+from cm_devtools.demo.cli import add_cli_arguments, parse_period_arg, parse_recent
+from cm_devtools.demo.common import DAG_ID, REPO_DIR, DemoError, Layout
+from cm_devtools.demo.console import format_duration
+from cm_devtools.demo.data import available_feeds, drop_sample_files, feed_command, parse_feeds
+from cm_devtools.demo.driver import (
+    DEFAULT_RECENT,
+    resolved_feeds,
+    split_range,
+    timeout_minutes,
+    today_shanghai,
+)
+from cm_devtools.demo.processes import (
+    OWNER_ENV,
     PidRecord,
     ProcInfo,
-    RunTally,
-    backfill_window,
-    merge_airflow_cfg,
+    boot_id,
     owned_pids,
-    period_of_logical_date,
-    tally_runs,
+    parse_stat,
+    pid_alive,
+    port_free,
+    port_holder,
+    read_pid_file,
+    read_proc_table,
+    stop_all,
     trusted_group,
+    write_pid_file,
 )
-from consumption_monitor.common.periods import Period
-
-SHANGHAI = demo.SHANGHAI
-
+from cm_devtools.demo.rest import airflow_ready, is_lock_refusal
+from cm_devtools.demo.runs import (
+    RunTally,
+    catchup_progress,
+    progress_line,
+    progress_line_all,
+    tally_runs,
+    task_log_path,
+)
+from cm_devtools.demo.summary import render_failures, render_summary
+from consumption_monitor.common.periods import BUREAU_TZ as SHANGHAI
+from consumption_monitor.common.periods import Period, period_range
 
 # --- pid files -----------------------------------------------------------------------------
 
@@ -44,8 +81,8 @@ def test_pid_file_round_trip(tmp_path: Path) -> None:
         pid=123, pgid=123, command="airflow standalone", started_at=1.5, boot_id="b", starttime=42
     )
     path = tmp_path / "demo" / "airflow.pid"
-    demo.write_pid_file(path, record)
-    assert demo.read_pid_file(path) == record
+    write_pid_file(path, record)
+    assert read_pid_file(path) == record
     assert not list(path.parent.glob("*.tmp"))
 
 
@@ -53,17 +90,17 @@ def test_pid_file_round_trip(tmp_path: Path) -> None:
 def test_unreadable_pid_file_is_ignored(tmp_path: Path, content: str) -> None:
     path = tmp_path / "x.pid"
     path.write_text(content)
-    assert demo.read_pid_file(path) is None
+    assert read_pid_file(path) is None
 
 
 def test_missing_pid_file_is_ignored(tmp_path: Path) -> None:
-    assert demo.read_pid_file(tmp_path / "none.pid") is None
+    assert read_pid_file(tmp_path / "none.pid") is None
 
 
 def test_old_pid_file_without_boot_id_is_read_but_never_trusted(tmp_path: Path) -> None:
     path = tmp_path / "old.pid"
     path.write_text('{"pid": 77}')
-    record = demo.read_pid_file(path)
+    record = read_pid_file(path)
     assert record == PidRecord(pid=77, pgid=77, command="", started_at=0.0)
     table = {77: ProcInfo(77, 1, 77, 5, zombie=False, marked=False)}
     assert not trusted_group(record, table, current_boot="boot")
@@ -75,7 +112,7 @@ def test_old_pid_file_without_boot_id_is_read_but_never_trusted(tmp_path: Path) 
 def test_parse_stat_handles_parentheses_in_command_name() -> None:
     fields = ["S", "10", "20"] + ["0"] * 16 + ["999", "0"]
     text = "1234 (weird) name (x)) " + " ".join(fields)
-    assert demo.parse_stat(text) == ("S", 10, 20, 999)
+    assert parse_stat(text) == ("S", 10, 20, 999)
 
 
 def _fake_proc(
@@ -90,11 +127,11 @@ def _fake_proc(
 
 def test_read_proc_table_spots_the_marker(tmp_path: Path) -> None:
     owner = "/repo/data/demo"
-    _fake_proc(tmp_path, 10, ppid=1, pgid=10, start=5, env={demo.OWNER_ENV: owner, "A": "1"})
-    _fake_proc(tmp_path, 11, ppid=1, pgid=11, start=6, env={demo.OWNER_ENV: "/other/data/demo"})
+    _fake_proc(tmp_path, 10, ppid=1, pgid=10, start=5, env={OWNER_ENV: owner, "A": "1"})
+    _fake_proc(tmp_path, 11, ppid=1, pgid=11, start=6, env={OWNER_ENV: "/other/data/demo"})
     _fake_proc(tmp_path, 12, ppid=10, pgid=10, start=7, env={}, state="Z")
     (tmp_path / "self").mkdir()
-    table = demo.read_proc_table(owner, tmp_path)
+    table = read_proc_table(owner, tmp_path)
     assert table[10].marked and not table[11].marked
     assert table[12].zombie and table[12].ppid == 10
     assert set(table) == {10, 11, 12}
@@ -136,11 +173,11 @@ def test_trusted_group(record: PidRecord, table: dict[int, ProcInfo], trusted: b
 
 
 def test_pid_alive() -> None:
-    assert demo.pid_alive(os.getpid())
-    assert not demo.pid_alive(0)
+    assert pid_alive(os.getpid())
+    assert not pid_alive(0)
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    assert not demo.pid_alive(proc.pid)
+    assert not pid_alive(proc.pid)
 
 
 def _sleeper(env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -150,9 +187,9 @@ def _sleeper(env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def test_stop_all_kills_marked_leftover_without_pid_file(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
-    proc = _sleeper({demo.OWNER_ENV: str(layout.demo)})
+    proc = _sleeper({OWNER_ENV: str(layout.demo)})
     try:
-        assert demo.stop_all(layout, grace_s=5) == 1
+        assert stop_all(layout, grace_s=5) == 1
         assert proc.wait(timeout=5) == -signal.SIGTERM
     finally:
         proc.kill()
@@ -162,10 +199,10 @@ def test_stop_all_uses_pid_file_groups_for_renamed_processes(tmp_path: Path) -> 
     layout = Layout(tmp_path)
     proc = _sleeper({})  # no marker visible, like a process that ran setproctitle
     try:
-        start = demo.parse_stat(Path(f"/proc/{proc.pid}/stat").read_text())[3]
-        record = PidRecord(proc.pid, proc.pid, "sleep", time.time(), demo.boot_id(), start)
-        demo.write_pid_file(layout.pid_file("airflow"), record)
-        assert demo.stop_all(layout, grace_s=5) == 1
+        start = parse_stat(Path(f"/proc/{proc.pid}/stat").read_text())[3]
+        record = PidRecord(proc.pid, proc.pid, "sleep", time.time(), boot_id(), start)
+        write_pid_file(layout.pid_file("airflow"), record)
+        assert stop_all(layout, grace_s=5) == 1
         assert proc.wait(timeout=5) == -signal.SIGTERM
         assert not layout.pid_file("airflow").exists()
     finally:
@@ -177,9 +214,9 @@ def test_stop_all_with_stale_pid_files_touches_nothing(tmp_path: Path) -> None:
     bystander = _sleeper({})
     try:
         stale = PidRecord(bystander.pid, bystander.pid, "airflow", 0.0, "another-boot", 1)
-        demo.write_pid_file(layout.pid_file("airflow"), stale)
+        write_pid_file(layout.pid_file("airflow"), stale)
         layout.pid_file("feed-server").write_text("not json")
-        assert demo.stop_all(layout, grace_s=1) == 0
+        assert stop_all(layout, grace_s=1) == 0
         assert bystander.poll() is None
         assert not layout.pid_file("airflow").exists()
         assert not layout.pid_file("feed-server").exists()
@@ -193,10 +230,10 @@ def test_port_free_and_holder() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        assert not demo.port_free(port)
-        assert demo.port_holder(port) is not None
-        assert demo.port_holder(port).startswith(f"pid {os.getpid()}:")
-    assert demo.port_free(port)
+        assert not port_free(port)
+        assert port_holder(port) is not None
+        assert port_holder(port).startswith(f"pid {os.getpid()}:")
+    assert port_free(port)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -210,26 +247,24 @@ def _parse(text: str) -> configparser.ConfigParser:
 
 def test_merge_airflow_cfg_sets_options_and_generates_secrets(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
-    cfg = _parse(merge_airflow_cfg(None, demo.airflow_settings(layout, port_ui=8090)))
+    cfg = _parse(merge_airflow_cfg(None, airflow_settings(layout, port_ui=8090)))
     assert cfg["core"]["dags_folder"] == str(tmp_path / "dags")
     assert cfg["core"]["load_examples"] == "False"
     assert cfg["core"]["execution_api_server_url"] == "http://127.0.0.1:8090/execution/"
     assert cfg["api"]["port"] == "8090"
     assert cfg["database"]["sql_alchemy_conn"] == f"sqlite:///{tmp_path}/.airflow/airflow.db"
     assert "great_expectations" in cfg["scheduler"]["mp_forkserver_preload"]
-    for section, key in demo.SECRET_OPTIONS:
+    for section, key in SECRET_OPTIONS:
         assert len(cfg[section][key]) >= 16
 
 
 def test_merge_airflow_cfg_keeps_secrets_and_user_options(tmp_path: Path) -> None:
-    settings = demo.airflow_settings(Layout(tmp_path), port_ui=8080)
+    settings = airflow_settings(Layout(tmp_path), port_ui=8080)
     first = merge_airflow_cfg(None, settings)
     edited = first + "\n[smtp]\nsmtp_host = mail.example\n"
-    second = _parse(
-        merge_airflow_cfg(edited, demo.airflow_settings(Layout(tmp_path), port_ui=9000))
-    )
+    second = _parse(merge_airflow_cfg(edited, airflow_settings(Layout(tmp_path), port_ui=9000)))
     before = _parse(first)
-    for section, key in demo.SECRET_OPTIONS:
+    for section, key in SECRET_OPTIONS:
         assert second[section][key] == before[section][key]
     assert second["smtp"]["smtp_host"] == "mail.example"
     assert second["api"]["port"] == "9000"
@@ -237,18 +272,18 @@ def test_merge_airflow_cfg_keeps_secrets_and_user_options(tmp_path: Path) -> Non
 
 def test_admin_password_is_generated_once_and_private(tmp_path: Path) -> None:
     path = tmp_path / "pw.json"
-    password = demo.ensure_admin_password(path)
+    password = ensure_admin_password(path)
     assert len(password) >= 12
-    assert demo.ensure_admin_password(path) == password
+    assert ensure_admin_password(path) == password
     assert path.stat().st_mode & 0o777 == 0o600
     path.write_text("{broken")
-    assert demo.ensure_admin_password(path) != password
+    assert ensure_admin_password(path) != password
 
 
 def test_feed_token_is_new_each_time_and_private(tmp_path: Path) -> None:
     path = tmp_path / "demo" / "feed_token"
-    first = demo.new_feed_token(path)
-    second = demo.new_feed_token(path)
+    first = new_feed_token(path)
+    second = new_feed_token(path)
     assert first != second
     assert path.read_text().strip() == second
     assert path.stat().st_mode & 0o777 == 0o600
@@ -257,7 +292,7 @@ def test_feed_token_is_new_each_time_and_private(tmp_path: Path) -> None:
 def test_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
     layout = Layout(tmp_path, venv_bin=tmp_path / "bin")
-    env = demo.process_env(layout, port_feed=8799, token="tok")
+    env = process_env(layout, port_feed=8799, token="tok")
     assert "AIRFLOW__CORE__EXECUTOR" not in env
     assert env["AIRFLOW_HOME"] == str(tmp_path / ".airflow")
     assert env["CM_WAREHOUSE_URL"] == f"sqlite:///{tmp_path}/data/warehouse.db"
@@ -265,12 +300,12 @@ def test_process_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["CM_FEED_TOKEN"] == "tok"
     assert env["CM_PII_KEY"] == os.environ["CM_PII_KEY"]  # an operator's key wins
     monkeypatch.delenv("CM_PII_KEY")
-    generated = demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"]
+    generated = process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"]
     assert len(generated) >= 32 and (layout.pii_key_file.stat().st_mode & 0o777) == 0o600
-    assert demo.process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"] == generated
+    assert process_env(layout, port_feed=8799, token="tok")["CM_PII_KEY"] == generated
     assert env["CM_DATA_DIR"] == str(tmp_path / "data")
     assert env["GX_ANALYTICS_ENABLED"] == "false"
-    assert env[demo.OWNER_ENV] == str(tmp_path / "data" / "demo")
+    assert env[OWNER_ENV] == str(tmp_path / "data" / "demo")
     assert env["PATH"].startswith(str(tmp_path / "bin") + os.pathsep)
 
 
@@ -293,12 +328,12 @@ def test_backfill_window_selects_exactly_one_run_per_period() -> None:
     start, end = backfill_window(first, last)
     candidates = [_logical_date(first.shift(i)) for i in range(-3, 40)]
     inside = [d for d in candidates if start <= d <= end]
-    assert [period_of_logical_date(d) for d in inside] == demo._months(first, last)
+    assert [period_of_logical_date(d) for d in inside] == period_range(first, last)
     assert len(inside) == 34
 
 
 def test_backfill_window_rejects_reversed_range() -> None:
-    with pytest.raises(demo.DemoError):
+    with pytest.raises(DemoError):
         backfill_window(Period(2025, 2), Period(2025, 1))
 
 
@@ -321,20 +356,20 @@ def test_period_of_naive_logical_date_is_an_error() -> None:
 
 
 def test_parse_period_arg() -> None:
-    assert demo.parse_period_arg("2024-01") == Period(2024, 1)
+    assert parse_period_arg("2024-01") == Period(2024, 1)
     with pytest.raises(argparse.ArgumentTypeError):
-        demo.parse_period_arg("2024-13")
+        parse_period_arg("2024-13")
 
 
 def test_cli_defaults() -> None:
     parser = argparse.ArgumentParser()
-    demo.add_cli_arguments(parser)
+    add_cli_arguments(parser)
     args = parser.parse_args([])
     assert args.period_from == Period(2024, 1) and args.period_to is None
     assert (args.port_ui, args.port_feed, args.timeout_min) == (8080, 8765, None)
-    assert demo.resolved_feeds(args) == tuple(demo.available_feeds())
-    assert demo.timeout_minutes(args) == 10.0 * len(demo.available_feeds())
-    assert args.recent == demo.DEFAULT_RECENT == 3
+    assert resolved_feeds(args) == tuple(available_feeds())
+    assert timeout_minutes(args) == 10.0 * len(available_feeds())
+    assert args.recent == DEFAULT_RECENT == 3
     assert not args.stop and not args.json
     args = parser.parse_args(["--stop", "--from", "2025-02", "--to", "2025-06", "--json"])
     assert args.stop and args.json and args.period_to == Period(2025, 6)
@@ -343,7 +378,7 @@ def test_cli_defaults() -> None:
 def test_default_to_is_last_full_month_in_shanghai() -> None:
     # 31 Dec 2025 20:00 UTC is already 1 Jan 2026 in Shanghai.
     now = datetime(2025, 12, 31, 20, tzinfo=UTC)
-    assert demo.today_shanghai(now).isoformat() == "2026-01-01"
+    assert today_shanghai(now).isoformat() == "2026-01-01"
 
 
 @pytest.mark.airflow
@@ -362,7 +397,7 @@ def test_backfill_window_matches_airflow_timetable() -> None:
         if info is None:
             break
         periods.append(period_of_logical_date(info.logical_date))
-    assert periods == demo._months(first, last)
+    assert periods == period_range(first, last)
 
 
 # --- run tracking --------------------------------------------------------------------------
@@ -390,7 +425,7 @@ def test_tally_runs_counts_states_and_missing_periods() -> None:
     tally = tally_runs(expected, runs)
     assert tally.finished == 2 and tally.missing == [Period(2024, 5)] and not tally.done
     assert [r["state"] for r in tally.failed_runs] == ["failed"]
-    line = demo.progress_line(tally, 65)
+    line = progress_line(tally, 65)
     assert line == "已完成 2/5 期 · 运行中 1 · 排队 2 · 失败 1 · 已用时 1:05"
 
 
@@ -409,7 +444,7 @@ def test_task_log_path() -> None:
         "map_index": -1,
         "try_number": 2,
     }
-    assert demo.task_log_path(Path("/logs"), ti) == Path(
+    assert task_log_path(Path("/logs"), ti) == Path(
         "/logs/dag_id=retail_monthly/run_id=backfill__x/task_id=validate/attempt=2.log"
     )
 
@@ -438,7 +473,7 @@ def test_task_log_path() -> None:
     ],
 )
 def test_airflow_ready(health: dict | None, ready: bool) -> None:
-    assert demo.airflow_ready(health) is ready
+    assert airflow_ready(health) is ready
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -471,7 +506,7 @@ SUMMARY = {
 
 
 def _render(summary: dict | None, tally: RunTally | None = None) -> str:
-    return demo.render_summary(
+    return render_summary(
         {"retail_monthly": summary},
         tallies={"retail_monthly": tally} if tally is not None else {},
         ui_url="http://127.0.0.1:8080",
@@ -512,14 +547,14 @@ def test_render_failures_lists_logs() -> None:
         },
         {"period": "2024-04", "state": "missing", "tasks": []},
     ]
-    text = demo.render_failures(failures, "http://127.0.0.1:8080")
+    text = render_failures(failures, "http://127.0.0.1:8080")
     assert "2024-03: failed" in text and "/dags/retail_monthly/runs/r1" in text
     assert "validate: failed · 日志 /logs/a.log" in text and "2024-04: missing" in text
 
 
 def test_format_duration() -> None:
-    assert demo.format_duration(0) == "0:00"
-    assert demo.format_duration(timedelta(minutes=9, seconds=59).total_seconds()) == "9:59"
+    assert format_duration(0) == "0:00"
+    assert format_duration(timedelta(minutes=9, seconds=59).total_seconds()) == "9:59"
 
 
 def test_runs_to_rerun() -> None:
@@ -527,8 +562,8 @@ def test_runs_to_rerun() -> None:
         _run(Period(2024, m), state)
         for m, state in [(1, "success"), (2, "failed"), (3, "running"), (4, "queued")]
     ]
-    assert [r["state"] for r in demo.runs_to_rerun(runs, rerun_all=False)] == ["failed"]
-    assert len(demo.runs_to_rerun(runs, rerun_all=True)) == 4
+    assert [r["state"] for r in runs_to_rerun(runs, rerun_all=False)] == ["failed"]
+    assert len(runs_to_rerun(runs, rerun_all=True)) == 4
 
 
 @pytest.mark.parametrize(
@@ -543,59 +578,58 @@ def test_runs_to_rerun() -> None:
     ],
 )
 def test_is_lock_refusal(status: int, body: str, retry: bool) -> None:
-    assert demo.is_lock_refusal(status, body) is retry
+    assert is_lock_refusal(status, body) is retry
 
 
 ALL = ["retail_monthly", "complaints_12315", "ecommerce_monthly", "employment_monthly"]
 
 
 def test_parse_feeds() -> None:
-    assert demo.parse_feeds("retail_monthly", ALL) == ("retail_monthly",)
-    assert demo.parse_feeds(" ecommerce_monthly, retail_monthly,ecommerce_monthly ", ALL) == (
+    assert parse_feeds("retail_monthly", ALL) == ("retail_monthly",)
+    assert parse_feeds(" ecommerce_monthly, retail_monthly,ecommerce_monthly ", ALL) == (
         "ecommerce_monthly",
         "retail_monthly",
     )
-    assert demo.parse_feeds("all", ALL) == tuple(ALL)
+    assert parse_feeds("all", ALL) == tuple(ALL)
     with pytest.raises(argparse.ArgumentTypeError, match="nope"):
-        demo.parse_feeds("retail_monthly,nope", ALL)
+        parse_feeds("retail_monthly,nope", ALL)
     with pytest.raises(argparse.ArgumentTypeError):
-        demo.parse_feeds(" , ", ALL)
+        parse_feeds(" , ", ALL)
 
 
 def test_available_feeds_start_with_the_default_and_include_every_dag() -> None:
-    feeds = demo.available_feeds()
-    assert feeds[0] == demo.DAG_ID
-    dags = {p.stem for p in (demo.REPO_DIR / "dags").glob("*.py")}
+    feeds = available_feeds()
+    assert feeds[0] == DAG_ID
+    dags = {p.stem for p in (REPO_DIR / "dags").glob("*.py")}
     assert set(feeds) <= dags and "work_ledgers" in feeds
 
 
 def test_cli_feeds_option_and_timeout_per_feed() -> None:
     parser = argparse.ArgumentParser()
-    demo.add_cli_arguments(parser)
+    add_cli_arguments(parser)
     args = parser.parse_args(["--feeds", "all"])
-    assert args.feeds == tuple(demo.available_feeds())
-    assert demo.timeout_minutes(args) == 10.0 * len(args.feeds)
+    assert args.feeds == tuple(available_feeds())
+    assert timeout_minutes(args) == 10.0 * len(args.feeds)
     args = parser.parse_args(["--feeds", "all", "--timeout-min", "7"])
-    assert demo.timeout_minutes(args) == 7.0
+    assert timeout_minutes(args) == 7.0
     with pytest.raises(SystemExit):
         parser.parse_args(["--feeds", "unknown_feed"])
 
 
 def test_backfill_runs_in_flight_share_the_budget() -> None:
-    assert demo.backfill_runs_in_flight("retail_monthly", ["retail_monthly"], file_feeds=[]) == 4
+    assert backfill_runs_in_flight("retail_monthly", ["retail_monthly"], file_feeds=[]) == 4
     five = [*ALL, "work_ledgers"]
-    assert demo.backfill_runs_in_flight("retail_monthly", five, file_feeds=["work_ledgers"]) == 1
+    assert backfill_runs_in_flight("retail_monthly", five, file_feeds=["work_ledgers"]) == 1
     two = ["retail_monthly", "ecommerce_monthly"]
-    assert demo.backfill_runs_in_flight("ecommerce_monthly", two, file_feeds=[]) == 2
+    assert backfill_runs_in_flight("ecommerce_monthly", two, file_feeds=[]) == 2
     assert (
-        demo.backfill_runs_in_flight("work_ledgers", ["work_ledgers"], file_feeds=["work_ledgers"])
-        == 1
+        backfill_runs_in_flight("work_ledgers", ["work_ledgers"], file_feeds=["work_ledgers"]) == 1
     )
 
 
 def test_backfill_body_names_the_dag() -> None:
-    start, end = demo.backfill_window(Period(2026, 7), Period(2026, 10))
-    body = demo.backfill_body("work_ledgers", start, end, max_active_runs=1)
+    start, end = backfill_window(Period(2026, 7), Period(2026, 10))
+    body = backfill_body("work_ledgers", start, end, max_active_runs=1)
     assert body["dag_id"] == "work_ledgers" and body["max_active_runs"] == 1
     assert body["reprocess_behavior"] == "none"
 
@@ -606,11 +640,11 @@ def test_progress_line_all_shows_each_dag_and_the_total() -> None:
         "retail_monthly": tally_runs(periods, [_run(p, "success") for p in periods]),
         "work_ledgers": tally_runs(periods, [_run(periods[0], "running")]),
     }
-    line = demo.progress_line_all(tallies, 65)
+    line = progress_line_all(tallies, 65)
     assert line.startswith("retail_monthly 2/2 · work_ledgers 0/2 | 已完成 2/4 期")
     assert "运行中 1" in line and "排队 1" in line and "失败 0" in line and "1:05" in line
     single = {"retail_monthly": tallies["retail_monthly"]}
-    assert demo.progress_line_all(single, 65) == demo.progress_line(single["retail_monthly"], 65)
+    assert progress_line_all(single, 65) == progress_line(single["retail_monthly"], 65)
 
 
 def test_render_summary_has_a_section_per_feed() -> None:
@@ -625,7 +659,7 @@ def test_render_summary_has_a_section_per_feed() -> None:
         "rows_quarantined": 2,
         "verdicts": {"warning": 4},
     }
-    text = demo.render_summary(
+    text = render_summary(
         {"retail_monthly": SUMMARY, "work_ledgers": ledgers},
         tallies=tallies,
         ui_url="http://127.0.0.1:8080",
@@ -658,13 +692,13 @@ def test_render_failures_names_the_dag() -> None:
             "tasks": [],
         }
     ]
-    text = demo.render_failures(failures, "http://127.0.0.1:8080")
+    text = render_failures(failures, "http://127.0.0.1:8080")
     assert "work_ledgers 2024-03: failed" in text and "/dags/work_ledgers/runs/r9" in text
 
 
 def test_drop_sample_files_skips_files_already_processed(tmp_path: Path) -> None:
     incoming, staging = tmp_path / "incoming", tmp_path / "demo" / "staging"
-    dropped, known = demo.drop_sample_files(
+    dropped, known = drop_sample_files(
         "work_ledgers", incoming, staging, Period(2026, 9), Period(2026, 10)
     )
     folder = incoming / "work_ledgers"
@@ -682,42 +716,40 @@ def test_drop_sample_files_skips_files_already_processed(tmp_path: Path) -> None
     (processed / "00001-x.json").write_text(json.dumps({"sha256": sha}), encoding="utf-8")
     for f in files:
         f.unlink()
-    dropped2, known2 = demo.drop_sample_files(
+    dropped2, known2 = drop_sample_files(
         "work_ledgers", incoming, staging, Period(2026, 9), Period(2026, 10)
     )
     assert (dropped2, known2) == (dropped - 1, 1) and not (folder / taken.name).exists()
-    with pytest.raises(demo.DemoError):
-        demo.drop_sample_files(
-            "retail_monthly", incoming, staging, Period(2026, 9), Period(2026, 9)
-        )
+    with pytest.raises(DemoError):
+        drop_sample_files("retail_monthly", incoming, staging, Period(2026, 9), Period(2026, 9))
 
 
 def test_recent_periods_run_one_by_one_and_the_rest_catch_up() -> None:
     first, last = Period(2024, 1), Period(2026, 10)
-    assert demo.split_range(first, last, 3) == (
+    assert split_range(first, last, 3) == (
         (Period(2024, 1), Period(2026, 7)),
         (Period(2026, 8), Period(2026, 10)),
     )
-    assert demo.split_range(first, last, None) == (None, (first, last))
+    assert split_range(first, last, None) == (None, (first, last))
     # a range no longer than --recent needs no catch-up
-    assert demo.split_range(Period(2026, 9), last, 3) == (None, (Period(2026, 9), last))
-    assert demo.split_range(Period(2026, 8), last, 3) == (None, (Period(2026, 8), last))
-    assert demo.split_range(Period(2026, 7), last, 3) == (
+    assert split_range(Period(2026, 9), last, 3) == (None, (Period(2026, 9), last))
+    assert split_range(Period(2026, 8), last, 3) == (None, (Period(2026, 8), last))
+    assert split_range(Period(2026, 7), last, 3) == (
         (Period(2026, 7), Period(2026, 7)),
         (Period(2026, 8), last),
     )
 
 
 def test_parse_recent() -> None:
-    assert demo.parse_recent("5") == 5 and demo.parse_recent("ALL") is None
+    assert parse_recent("5") == 5 and parse_recent("ALL") is None
     for bad in ("0", "-2", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
-            demo.parse_recent(bad)
+            parse_recent(bad)
 
 
 def test_catchup_progress_labels_mapped_tasks_by_feed() -> None:
     feeds = ["retail_monthly", "work_ledgers"]
-    assert demo.catchup_progress([{"task_id": "catch_up", "map_index": -1}], feeds) == {}
+    assert catchup_progress([{"task_id": "catch_up", "map_index": -1}], feeds) == {}
     tis = [
         {"task_id": "plan", "map_index": -1, "state": "success"},
         {
@@ -728,14 +760,14 @@ def test_catchup_progress_labels_mapped_tasks_by_feed() -> None:
         },
         {"task_id": "catch_up", "map_index": 1, "rendered_map_index": None, "state": None},
     ]
-    assert demo.catchup_progress(tis, feeds) == {
+    assert catchup_progress(tis, feeds) == {
         "retail_monthly": "success",
         "work_ledgers": "queued",
     }
 
 
 def test_render_summary_reports_the_catch_up_run() -> None:
-    text = demo.render_summary(
+    text = render_summary(
         {},
         tallies={},
         ui_url="http://127.0.0.1:8080",
@@ -765,7 +797,7 @@ def test_render_summary_reports_the_catch_up_run() -> None:
 def test_feed_command_passes_a_token_starting_with_a_dash_as_one_argument() -> None:
     import subprocess
 
-    argv = demo.feed_command(8765, "-abc")
+    argv = feed_command(8765, "-abc")
     assert "--token=-abc" in argv
     out = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
