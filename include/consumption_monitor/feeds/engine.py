@@ -39,7 +39,7 @@ from consumption_monitor.feeds.errors import (
 from consumption_monitor.feeds.pii import Protection, Pseudonymiser, pii_key
 from consumption_monitor.feeds.sources.base import Page, Source
 from consumption_monitor.feeds.sources.registry import source_for
-from consumption_monitor.feeds.spec import ExtractLimits, FeedSpec
+from consumption_monitor.feeds.spec import ExtractLimits, FeedSpec, StreamSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -194,6 +194,47 @@ def _check_protection(stream: str, protection: Protection, where: str) -> None:
         )
 
 
+def _extract_stream(
+    feed: FeedSpec,
+    stream: StreamSpec,
+    period: str,
+    source: Source,
+    attempt: Attempt,
+    protector: Pseudonymiser,
+    budget: Budget,
+    digest: ContentDigest,
+) -> tuple[int, int]:
+    """Archive every page of one stream, protected, within the budget; returns the rows
+    received and how many personal identifiers were found outside declared fields."""
+    received = found = 0
+    expected_total = None
+    digest.add(stream.name, [])
+    pages = source.pages(stream, {feed.period_field: period})
+    if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
+        pages = prefetched(pages)
+    for page, doc in pages:
+        budget.spend(page, f"{feed.name}/{stream.name} {period}")
+        page, doc, protection = protector.protect(stream, page, doc)
+        if protection.found and hasattr(source, "keep_protected"):
+            source.keep_protected(page)  # no clear copy left in the drop folder
+        records = doc.get(stream.records_field) if isinstance(doc, dict) else None
+        attempt.write_page(page, len(records) if isinstance(records, list) else None)
+        where = f"{feed.name}/{stream.name} {period} page {page.number}"
+        _check_protection(stream.name, protection, where)
+        found += protection.found
+        _check_envelope(feed, stream.name, doc, where)
+        if stream.total_field and expected_total is None:
+            expected_total = doc.get(stream.total_field)
+        digest.add(stream.name, doc[stream.records_field])
+        received += len(doc[stream.records_field])
+    if expected_total is not None and int(expected_total) != received:
+        raise PayloadError(
+            f"{feed.name}/{stream.name} {period}: the source announced "
+            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
+        )
+    return received, found
+
+
 def extract(
     feed: FeedSpec,
     period: str,
@@ -218,34 +259,11 @@ def extract(
     protected: dict[str, int] = {}
     try:
         for stream in feed.streams:
-            received = 0
-            expected_total = None
-            digest.add(stream.name, [])
-            pages = source.pages(stream, {feed.period_field: period})
-            if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
-                pages = prefetched(pages)
-            for page, doc in pages:
-                budget.spend(page, f"{feed.name}/{stream.name} {period}")
-                page, doc, protection = protector.protect(stream, page, doc)
-                if protection.found and hasattr(source, "keep_protected"):
-                    source.keep_protected(page)  # no clear copy left in the drop folder
-                records = doc.get(stream.records_field) if isinstance(doc, dict) else None
-                attempt.write_page(page, len(records) if isinstance(records, list) else None)
-                where = f"{feed.name}/{stream.name} {period} page {page.number}"
-                _check_protection(stream.name, protection, where)
-                if protection.found:
-                    protected[stream.name] = protected.get(stream.name, 0) + protection.found
-                _check_envelope(feed, stream.name, doc, where)
-                if stream.total_field and expected_total is None:
-                    expected_total = doc.get(stream.total_field)
-                digest.add(stream.name, doc[stream.records_field])
-                received += len(doc[stream.records_field])
-            if expected_total is not None and int(expected_total) != received:
-                raise PayloadError(
-                    f"{feed.name}/{stream.name} {period}: the source announced "
-                    f"{expected_total} rows but {received} arrived (incomplete or truncated)"
-                )
-            counts[stream.name] = received
+            counts[stream.name], found = _extract_stream(
+                feed, stream, period, source, attempt, protector, budget, digest
+            )
+            if found:
+                protected[stream.name] = found
     except PeriodNotPublished:
         attempt.fail("period not published")
         raise
