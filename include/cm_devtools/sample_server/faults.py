@@ -34,8 +34,8 @@ from typing import Any
 
 from consumption_monitor.common.identifiers import id_check_char
 
-TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate")
-DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data")
+TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate", "trickle")
+DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data", "cursor_loop", "huge_page")
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
@@ -49,6 +49,10 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "drop_column": {"column": "value_ytd"},
     # where a careless sender puts personal data: remark | nested | number | rename
     "personal_data": {"how": "remark"},
+    # hostile transport and paging: bytes a second, a next cursor pointing back, padding
+    "trickle": {"bytes_per_second": 200},
+    "cursor_loop": {},
+    "huge_page": {"mb": 70},
 }
 _RULE_KEYS = ("kind", "path", "period", "times")
 PERSONAL_DATA_HOWS = ("remark", "nested", "number", "rename")
@@ -210,6 +214,9 @@ class Applied:
     defects: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
     personal_data: list[str] = field(default_factory=list)  # the ``how`` of each rule
+    trickle_bps: int = 0  # bytes a second (0: at once)
+    cursor_loop: bool = False
+    padding_mb: int = 0
 
     @property
     def kinds(self) -> list[str]:
@@ -228,6 +235,12 @@ class Applied:
             out.append("drop_column")
         if self.personal_data:
             out.append("personal_data")
+        if self.trickle_bps:
+            out.append("trickle")
+        if self.cursor_loop:
+            out.append("cursor_loop")
+        if self.padding_mb:
+            out.append("huge_page")
         return out
 
 
@@ -303,6 +316,10 @@ class FaultPlan:
                     applied.error = rule
                 elif rule.kind == "slow":
                     applied.slow_seconds += float(rule.params["seconds"])
+                elif rule.kind == "trickle":
+                    applied.trickle_bps = _as_int(
+                        "bytes_per_second", rule.params["bytes_per_second"], 1
+                    )
                 else:
                     applied.truncate = True
                 self._consume(rule)
@@ -326,6 +343,10 @@ class FaultPlan:
                     applied.dropped_columns.append(rule.params["column"])
                 elif rule.kind == "personal_data":
                     applied.personal_data.append(rule.params["how"])
+                elif rule.kind == "cursor_loop":
+                    applied.cursor_loop = True
+                elif rule.kind == "huge_page":
+                    applied.padding_mb = _as_int("mb", rule.params["mb"], 1)
                 else:
                     fitting = set(rule.params["which"]) & set(defects)
                     if not fitting:
@@ -358,3 +379,32 @@ def with_personal_data(row: dict[str, Any], i: int, how: str) -> dict[str, Any]:
                 row.pop(old)
                 row[new] = leaked[old]
     return row
+
+
+def apply_page_faults(payload: Any, applied: Applied, query: dict[str, str]) -> None:
+    """Page-level data faults on a page about to be sent: ``cursor_loop`` points the next
+    page back at the one just asked for (a paginator that never ends), ``huge_page`` pads
+    it."""
+    if not isinstance(payload, dict):
+        return
+    if applied.cursor_loop:
+        if "next_cursor" in payload and query.get("cursor"):
+            payload["next_cursor"] = query["cursor"]
+        if "next_page" in payload and query.get("page"):
+            payload["next_page"] = int(query["page"])
+    if applied.padding_mb:
+        payload["padding"] = "x" * (applied.padding_mb * 1024 * 1024)
+
+
+def trickle(write: Any, body: bytes, bytes_per_second: int) -> None:
+    """Send ``body`` a few bytes at a time (a server that trickles); stops when the client
+    hangs up, so a test server never outlives its client by more than a second."""
+    import time
+
+    step = max(1, bytes_per_second // 10)
+    for start in range(0, len(body), step):
+        try:
+            write(body[start : start + step])
+        except OSError:  # the client gave up
+            return
+        time.sleep(0.1)

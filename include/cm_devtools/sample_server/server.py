@@ -40,6 +40,8 @@ from cm_devtools.sample_server.faults import (
     FaultError,
     FaultPlan,
     FaultRule,
+    apply_page_faults,
+    trickle,
     with_personal_data,
 )
 from cm_devtools.sample_server.served import (
@@ -70,6 +72,7 @@ class Response:
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
     truncate: bool = False
+    trickle_bps: int = 0
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> Response:
@@ -257,6 +260,8 @@ class FeedServer:
         else:
             response = _error(404, "not_found", "未找到该接口", path=path)
         response.truncate = applied.truncate
+        apply_page_faults(response.payload, applied, query)
+        response.trickle_bps = applied.trickle_bps
         return response, applied
 
     @staticmethod
@@ -479,7 +484,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if response.truncate:
+        if response.trickle_bps:
+            trickle(self.wfile.write, body, response.trickle_bps)
+        elif response.truncate:
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
