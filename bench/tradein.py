@@ -57,7 +57,7 @@ def _stages(rows: int, db: str, work: Path) -> dict:
     }
     env.pop("CM_FEED_TOKEN", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "consumption_monitor", "feed-server", "--port", str(PORT),
+        [sys.executable, "-m", "cm_devtools", "feed-server", "--port", str(PORT),
          "--as-of", "2025-12-20", "--tradein-rows", str(rows)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -138,3 +138,29 @@ def test_an_internal_error_is_one_line_and_v_shows_the_traceback(capsys, monkeyp
     assert err.strip().splitlines() == [err.strip()] and "RuntimeError: boom" in err
     with pytest.raises(RuntimeError):
         main(["-v", "catalog"])
+
+
+@pytest.fixture()
+def full_disk(tmp_path: Path):
+    """A real 8 KiB file system (tmpfs): writes past it fail with ENOSPC."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs for the full-disk case: {done.stderr!r}")
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(full_disk: Path, capsys) -> None:
+    target = full_disk / "data-dictionary.md"
+    assert main(["docs", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "磁盘空间不足" in err and str(target) in err
+    assert list(full_disk.iterdir()) == []  # neither the file nor a partial one

@@ -157,5 +157,7 @@ def render_dictionary(views: dict[str, list[str]] | None = None) -> str:
 
 def write_dictionary(path: Path = DICTIONARY_FILE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_dictionary(), encoding="utf-8")
+    from consumption_monitor.common.files import write_atomic
+
+    write_atomic(path, render_dictionary())
     return path

@@ -29,6 +29,7 @@ from consumption_monitor.feeds.errors import (
     PayloadError,
     PeriodNotPublished,
 )
+from consumption_monitor.feeds.pii_scan import mask_text
 from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.spec import StreamSpec
 
@@ -208,7 +209,8 @@ class HttpSource:
                 raise ValueError("not an object")
         except ValueError:
             detail = {"message": body[:200].decode("utf-8", "replace")}
-        message = detail.get("message") or detail.get("error") or response.reason
+        # a server's error text may quote what was sent: identifiers are masked
+        message = mask_text(str(detail.get("message") or detail.get("error") or response.reason))
         where = f"stream {stream.name} {params}"
         if response.status_code == 404 and detail.get("error") in {
             "not_published",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from consumption_monitor.common.files import write_atomic
 from consumption_monitor.feeds.sources.workbook import (
     build_workbook,
     template_version,
@@ -25,6 +26,6 @@ def write_templates(out: Path, feed_name: str = FEED) -> list[Path]:
     written = []
     for stream in feed.streams:
         path = out / template_name(stream.path, template_version(feed))
-        path.write_bytes(workbook_bytes(build_workbook(feed, stream)))
+        write_atomic(path, workbook_bytes(build_workbook(feed, stream)))
         written.append(path)
     return written

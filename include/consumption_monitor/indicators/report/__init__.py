@@ -37,6 +37,8 @@ def write_report(engine: Engine, period: str, out: Path | None = None) -> dict[s
     folder = out or reports_dir()
     folder.mkdir(parents=True, exist_ok=True)
     html_path, xlsx_path = folder / f"{period}.html", folder / f"{period}.xlsx"
-    html_path.write_text(html, encoding="utf-8")
-    xlsx_path.write_bytes(xlsx)
+    from consumption_monitor.common.files import write_atomic
+
+    write_atomic(html_path, html)
+    write_atomic(xlsx_path, xlsx)
     return {"period": period, "html": str(html_path), "xlsx": str(xlsx_path)}
