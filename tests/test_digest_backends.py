@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cm_devtools import topology
+from cm_devtools.topology import compare as topology
 from consumption_monitor.common.periods import Period
 from consumption_monitor.indicators.snapshots import CONTENT, snapshot_id
 from consumption_monitor.warehouse.digest import canonical_value

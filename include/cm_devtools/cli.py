@@ -10,7 +10,6 @@ package metadata (the compose file's sample feed server does).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from consumption_monitor.cli import args as cli_args
@@ -115,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    return int(args.func(args) or 0)
+    from consumption_monitor.cli.parser import run
+
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -166,9 +166,13 @@ def command_extensions(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; a user error is one line on stderr and exit code 2, an internal
-    error one line and exit code 1 (``-v`` shows its traceback)."""
-    args = build_parser(argv).parse_args(argv)
+    return run(build_parser(argv).parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand; a user error is one line on stderr and exit code 2, an
+    internal error one line and exit code 1 (``-v`` shows its traceback). Shared by every
+    entry point (``cm``, ``python -m cm_devtools``)."""
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
