@@ -35,7 +35,7 @@ from typing import Any
 from consumption_monitor.common.identifiers import id_check_char
 
 TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate")
-DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data")
+DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data", "long_text")
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
@@ -49,6 +49,8 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "drop_column": {"column": "value_ytd"},
     # where a careless sender puts personal data: remark | nested | number | rename
     "personal_data": {"how": "remark"},
+    # a text field of one row (position in the period) made ``length`` characters long
+    "long_text": {"column": "enterprise_name", "length": 300, "row": 0, "char": "长"},
 }
 _RULE_KEYS = ("kind", "path", "period", "times")
 PERSONAL_DATA_HOWS = ("remark", "nested", "number", "rename")
@@ -111,6 +113,13 @@ def _normalise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         out["revision"] = _as_int("revision", out["revision"], 0)
     elif kind == "drop_column" and not isinstance(out["column"], str):
         raise FaultError("column must be a field name")
+    elif kind == "long_text":
+        out["length"] = _as_int("length", out["length"], 1)
+        out["row"] = _as_int("row", out["row"], 0)
+        if not isinstance(out["column"], str) or not isinstance(out["char"], str):
+            raise FaultError("column and char must be text")
+        if len(out["char"]) != 1:
+            raise FaultError("char must be one character")
     elif kind == "personal_data" and out["how"] not in PERSONAL_DATA_HOWS:
         raise FaultError(f"how must be one of {', '.join(PERSONAL_DATA_HOWS)}")
     return out
@@ -210,6 +219,7 @@ class Applied:
     defects: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
     personal_data: list[str] = field(default_factory=list)  # the ``how`` of each rule
+    long_text: list[dict[str, Any]] = field(default_factory=list)  # params of each rule
 
     @property
     def kinds(self) -> list[str]:
@@ -228,6 +238,8 @@ class Applied:
             out.append("drop_column")
         if self.personal_data:
             out.append("personal_data")
+        if self.long_text:
+            out.append("long_text")
         return out
 
 
@@ -326,6 +338,8 @@ class FaultPlan:
                     applied.dropped_columns.append(rule.params["column"])
                 elif rule.kind == "personal_data":
                     applied.personal_data.append(rule.params["how"])
+                elif rule.kind == "long_text":
+                    applied.long_text.append(dict(rule.params))
                 else:
                     fitting = set(rule.params["which"]) & set(defects)
                     if not fitting:
@@ -358,3 +372,17 @@ def with_personal_data(row: dict[str, Any], i: int, how: str) -> dict[str, Any]:
                 row.pop(old)
                 row[new] = leaked[old]
     return row
+
+
+def with_long_text(
+    rows: list[dict[str, Any]], first: int, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``rows`` (the period's rows from position ``first``) with the text field
+    ``params["column"]`` of row ``params["row"]`` made ``length`` × ``char`` long, where
+    that row is among them and has the field."""
+    index = int(params["row"]) - first
+    if not 0 <= index < len(rows) or params["column"] not in rows[index]:
+        return rows
+    rows = list(rows)
+    rows[index] = {**rows[index], params["column"]: params["char"] * int(params["length"])}
+    return rows

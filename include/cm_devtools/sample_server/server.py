@@ -40,6 +40,7 @@ from cm_devtools.sample_server.faults import (
     FaultError,
     FaultPlan,
     FaultRule,
+    with_long_text,
     with_personal_data,
 )
 from cm_devtools.sample_server.served import (
@@ -111,13 +112,16 @@ def _decode_cursor(cursor: str, period: Period) -> int | None:
     return offset
 
 
-def _without(rows: list[dict[str, Any]], applied: Applied) -> list[dict[str, Any]]:
-    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field), and
-    the personal data of ``personal_data`` faults added."""
+def _without(rows: list[dict[str, Any]], applied: Applied, first: int = 0) -> list[dict[str, Any]]:
+    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field),
+    the personal data of ``personal_data`` faults added and the text of ``long_text``
+    faults lengthened (``first``: the position of ``rows[0]`` in the period)."""
     if applied.dropped_columns:
         rows = [{k: v for k, v in r.items() if k not in applied.dropped_columns} for r in rows]
     for how in applied.personal_data:
         rows = [with_personal_data(row, i, how) for i, row in enumerate(rows)]
+    for params in applied.long_text:
+        rows = with_long_text(rows, first, params)
     return rows
 
 
@@ -342,7 +346,8 @@ class FeedServer:
         if stream.window is not None:  # transaction scale: build only this page's rows
             total, rows = stream.window(period, applied.revision or 0, self._today(), start, size)
             rows = inject_window(rows, start, total, stream.defects, applied.defects)
-            return self._page(feed, stream, period, _without(rows, applied), start, size, total)
+            rows = _without(rows, applied, start)
+            return self._page(feed, stream, period, rows, start, size, total)
         rows = stream.rows(period, applied.revision or 0, self._today())
         if applied.defects:
             rows = inject(rows, stream.defects, applied.defects)
