@@ -35,7 +35,15 @@ from typing import Any
 from consumption_monitor.common.identifiers import id_check_char
 
 TRANSPORT_KINDS = ("http_500", "http_429", "slow", "truncate", "trickle")
-DATA_KINDS = ("bad_rows", "revision", "drop_column", "personal_data", "cursor_loop", "huge_page")
+DATA_KINDS = (
+    "bad_rows",
+    "revision",
+    "drop_column",
+    "personal_data",
+    "long_text",
+    "cursor_loop",
+    "huge_page",
+)
 FAULT_KINDS = TRANSPORT_KINDS + DATA_KINDS
 ERROR_KINDS = ("http_500", "http_429")
 
@@ -53,6 +61,8 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "trickle": {"bytes_per_second": 200},
     "cursor_loop": {},
     "huge_page": {"mb": 70},
+    # a text field of one row (position in the period) made ``length`` characters long
+    "long_text": {"column": "enterprise_name", "length": 300, "row": 0, "char": "长"},
 }
 _RULE_KEYS = ("kind", "path", "period", "times")
 PERSONAL_DATA_HOWS = ("remark", "nested", "number", "rename")
@@ -115,6 +125,13 @@ def _normalise_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         out["revision"] = _as_int("revision", out["revision"], 0)
     elif kind == "drop_column" and not isinstance(out["column"], str):
         raise FaultError("column must be a field name")
+    elif kind == "long_text":
+        out["length"] = _as_int("length", out["length"], 1)
+        out["row"] = _as_int("row", out["row"], 0)
+        if not isinstance(out["column"], str) or not isinstance(out["char"], str):
+            raise FaultError("column and char must be text")
+        if len(out["char"]) != 1:
+            raise FaultError("char must be one character")
     elif kind == "personal_data" and out["how"] not in PERSONAL_DATA_HOWS:
         raise FaultError(f"how must be one of {', '.join(PERSONAL_DATA_HOWS)}")
     return out
@@ -217,6 +234,7 @@ class Applied:
     trickle_bps: int = 0  # bytes a second (0: at once)
     cursor_loop: bool = False
     padding_mb: int = 0
+    long_text: list[dict[str, Any]] = field(default_factory=list)  # params of each rule
 
     @property
     def kinds(self) -> list[str]:
@@ -241,6 +259,8 @@ class Applied:
             out.append("cursor_loop")
         if self.padding_mb:
             out.append("huge_page")
+        if self.long_text:
+            out.append("long_text")
         return out
 
 
@@ -347,6 +367,8 @@ class FaultPlan:
                     applied.cursor_loop = True
                 elif rule.kind == "huge_page":
                     applied.padding_mb = _as_int("mb", rule.params["mb"], 1)
+                elif rule.kind == "long_text":
+                    applied.long_text.append(dict(rule.params))
                 else:
                     fitting = set(rule.params["which"]) & set(defects)
                     if not fitting:
@@ -408,3 +430,32 @@ def trickle(write: Any, body: bytes, bytes_per_second: int) -> None:
         except OSError:  # the client gave up
             return
         time.sleep(0.1)
+
+
+def with_long_text(
+    rows: list[dict[str, Any]], first: int, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``rows`` (the period's rows from position ``first``) with the text field
+    ``params["column"]`` of row ``params["row"]`` made ``length`` × ``char`` long, where
+    that row is among them and has the field."""
+    index = int(params["row"]) - first
+    if not 0 <= index < len(rows) or params["column"] not in rows[index]:
+        return rows
+    rows = list(rows)
+    rows[index] = {**rows[index], params["column"]: params["char"] * int(params["length"])}
+    return rows
+
+
+def apply_row_faults(
+    rows: list[dict[str, Any]], applied: Applied, first: int = 0
+) -> list[dict[str, Any]]:
+    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field),
+    the personal data of ``personal_data`` faults added and the text of ``long_text``
+    faults lengthened (``first``: the position of ``rows[0]`` in the period)."""
+    if applied.dropped_columns:
+        rows = [{k: v for k, v in r.items() if k not in applied.dropped_columns} for r in rows]
+    for how in applied.personal_data:
+        rows = [with_personal_data(row, i, how) for i, row in enumerate(rows)]
+    for params in applied.long_text:
+        rows = with_long_text(rows, first, params)
+    return rows

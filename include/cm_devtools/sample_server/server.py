@@ -41,8 +41,8 @@ from cm_devtools.sample_server.faults import (
     FaultPlan,
     FaultRule,
     apply_page_faults,
+    apply_row_faults,
     trickle,
-    with_personal_data,
 )
 from cm_devtools.sample_server.served import (
     ServedFeed,
@@ -112,16 +112,6 @@ def _decode_cursor(cursor: str, period: Period) -> int | None:
     if data.get("p") != str(period) or offset < 0:
         return None
     return offset
-
-
-def _without(rows: list[dict[str, Any]], applied: Applied) -> list[dict[str, Any]]:
-    """Rows with the columns of ``drop_column`` faults removed (a renamed/missing field), and
-    the personal data of ``personal_data`` faults added."""
-    if applied.dropped_columns:
-        rows = [{k: v for k, v in r.items() if k not in applied.dropped_columns} for r in rows]
-    for how in applied.personal_data:
-        rows = [with_personal_data(row, i, how) for i, row in enumerate(rows)]
-    return rows
 
 
 class FeedServer:
@@ -347,11 +337,12 @@ class FeedServer:
         if stream.window is not None:  # transaction scale: build only this page's rows
             total, rows = stream.window(period, applied.revision or 0, self._today(), start, size)
             rows = inject_window(rows, start, total, stream.defects, applied.defects)
-            return self._page(feed, stream, period, _without(rows, applied), start, size, total)
+            rows = apply_row_faults(rows, applied, start)
+            return self._page(feed, stream, period, rows, start, size, total)
         rows = stream.rows(period, applied.revision or 0, self._today())
         if applied.defects:
             rows = inject(rows, stream.defects, applied.defects)
-        rows = _without(rows, applied)
+        rows = apply_row_faults(rows, applied)
         head: dict[str, Any] = {"feed": feed.name, "stream": stream.name, "period": str(period)}
         if feed.unit is not None:
             head["unit"] = feed.unit

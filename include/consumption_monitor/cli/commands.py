@@ -65,9 +65,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         url=args.url,
         on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
     )
+    _alert_outcomes(args.feed, outcomes, args.url)
     if args.json:
         print(json.dumps([o.to_dict() for o in outcomes], ensure_ascii=False, indent=2))
     return 1 if any(o.outcome == FAILED for o in outcomes) else 0
+
+
+def _alert_outcomes(feed: str, outcomes: list[Any], url: str | None) -> None:
+    """Alerts of a ``cm run`` on the configured channels, as the feed_catchup task sends
+    them (a failed period alerts, a loaded one recovers and warns); none configured: the
+    outcome lines are the report. An alert never changes the run's result."""
+    import logging
+
+    from consumption_monitor.alerts.channels import configured_channels
+    from consumption_monitor.alerts.service import on_catchup_outcomes
+
+    try:
+        channels = configured_channels()
+        if channels:
+            on_catchup_outcomes(feed, outcomes, channels, final=True, url=url)
+    except Exception as exc:  # a misconfigured channel or a warehouse gone since
+        logging.getLogger(__name__).error("alerts not sent: %s", type(exc).__name__)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -227,19 +245,22 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def _locate(feed_name: str, rows: list[dict[str, Any]]) -> None:
-    """Add, for file feeds, where the row is in the unit's workbook and what is wrong."""
+    """Add each row's reasons in words and, for file feeds, where the row is in the
+    unit's workbook."""
     from consumption_monitor.feeds.spec import load_feed
+    from consumption_monitor.validation.ledger_messages import (
+        describe_quarantined,
+        quarantine_reasons,
+    )
 
     feed = load_feed(feed_name)
-    if feed.source_kind != "file":
-        return
-    from consumption_monitor.validation.ledger_messages import describe_quarantined
-
     for row in rows:
         raw, failed = json.loads(row["raw_values"]), json.loads(row["failed_expectations"])
-        row["location"] = f"{row['period']} " + describe_quarantined(
-            feed, row["stream"], raw, failed
-        )
+        row["reasons"] = quarantine_reasons(feed, row["stream"], raw, failed)
+        if feed.source_kind == "file":
+            row["location"] = f"{row['period']} " + describe_quarantined(
+                feed, row["stream"], raw, failed
+            )
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
@@ -262,7 +283,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             "\n".join(
                 r.get("location")
                 or f"{r['period']} {r['stream']} 第{r['row_number']}行 "
-                f"{r['failed_expectations']} {r['raw_values']}"
+                f"{'；'.join(r['reasons'])} {r['raw_values']}"
                 for r in d
             )
             or "无隔离数据"

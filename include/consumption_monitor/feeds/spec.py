@@ -21,6 +21,10 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ColumnType = Literal["string", "decimal", "integer", "date", "boolean"]
 COLUMN_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "boolean")
+# characters a string column holds when its spec states no ``length`` (every shipped spec
+# states one; tests/test_bad_input_text.py checks it): the warehouse column is
+# String(max_length) and the suite quarantines longer text (validation/suites.py)
+DEFAULT_TEXT_LENGTH = 255
 
 
 class SpecError(ValueError):
@@ -34,9 +38,17 @@ class ColumnSpec:
     required: bool = False
     unit: str | None = None
     description: str = ""
-    length: int | None = None  # max length for strings, used by the warehouse DDL
+    length: int | None = None  # max characters of a string column (see max_length)
     label: str | None = None  # header text in file templates (file sources only)
     choices: tuple[str, ...] = ()  # code list: template drop-down and suite value set
+
+    @property
+    def max_length(self) -> int | None:
+        """Characters a string value may have (None for other types): one value for the
+        warehouse column, the suite's length check and the loader's."""
+        if self.type != "string":
+            return None
+        return self.length or DEFAULT_TEXT_LENGTH
 
 
 @dataclass(frozen=True)
@@ -270,6 +282,10 @@ def _column(raw: dict[str, Any], where: str) -> ColumnSpec:
     col = ColumnSpec(**raw)
     if col.type not in COLUMN_TYPES:
         raise SpecError(f"{where}: column {col.name!r} has unknown type {col.type!r}")
+    if col.length is not None and (
+        col.type != "string" or not isinstance(col.length, int) or col.length < 1
+    ):
+        raise SpecError(f"{where}: column {col.name!r}: length is a positive integer of a string")
     return col
 
 

@@ -61,6 +61,7 @@ def run_one(
     """Run one period end to end and classify the result instead of raising."""
     from consumption_monitor.feeds.errors import FeedError, FeedUnavailable, PeriodNotPublished
     from consumption_monitor.pipeline.steps import BatchRejected, run_period
+    from consumption_monitor.warehouse.failures import LoadFailed
 
     try:
         out = run_period(feed, period, url=url, run=run)
@@ -69,6 +70,8 @@ def run_one(
     except (BatchRejected, FeedError) as exc:
         retryable = isinstance(exc, FeedUnavailable)
         return PeriodOutcome(period, FAILED, message=str(exc), retryable=retryable)
+    except LoadFailed as exc:  # rolled back and recorded; the next periods still run
+        return PeriodOutcome(period, FAILED, message=str(exc), retryable=exc.retryable)
     return PeriodOutcome(
         period,
         out["load"]["outcome"],

@@ -8,8 +8,9 @@ the warehouse, never through XCom.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumption_monitor.common import config
 from consumption_monitor.common.periods import Period
@@ -21,6 +22,7 @@ from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.sources.base import Source
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.failures import LoadFailed, describe
 from consumption_monitor.warehouse.loader import (
     current_frame,
     load_batch,
@@ -29,6 +31,9 @@ from consumption_monitor.warehouse.loader import (
     register_batch,
 )
 from consumption_monitor.warehouse.migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +151,63 @@ def load_step(
     archive_root: Path | None = None,
     run: RunContext | None = None,
 ) -> dict[str, Any]:
-    """Load a validated batch (less its quarantined rows) as the current version."""
+    """Load a validated batch (less its quarantined rows) as the current version.
+
+    Whatever fails (a refused batch, a COPY or constraint error, a disk error) rolls the
+    load back, is recorded in ``audit_load_run`` (step load, outcome failed, one line
+    without the rows' values) and raises ``LoadFailed`` with that line."""
     spec = _feed(feed)
     batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
     engine = engine_for(config.warehouse_url(url))
+    started = now()
+    try:
+        return _load(spec, batch, engine, archive_root, run, started)
+    except Exception as exc:
+        message, retryable = describe(exc)
+        log.error("load %s %s batch %s: %s", spec.name, batch.period, batch.batch_id, message)
+        _record_load_failure(engine, spec, batch, message, started, run)
+        if isinstance(exc, LoadFailed):  # refused: its own message is already one line
+            raise
+        raise LoadFailed(message, retryable=retryable) from exc
+
+
+def _record_load_failure(
+    engine: Engine,
+    spec: FeedSpec,
+    batch: ExtractedBatch,
+    message: str,
+    started: datetime,
+    run: RunContext | None,
+) -> None:
+    """The failed load in ``audit_load_run``, in its own transaction (the load's was rolled
+    back); a warehouse too broken to take it leaves the log line and the raised error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.begin() as conn:
+            record_run(
+                conn,
+                feed=spec.name,
+                period=batch.period,
+                step="load",
+                outcome="failed",
+                batch_id=batch.batch_id,
+                message=message,
+                started_at=started,
+                run=run,
+            )
+    except SQLAlchemyError as exc:
+        log.error("the failed load was not recorded: %s", describe(exc)[0])
+
+
+def _load(
+    spec: FeedSpec,
+    batch: ExtractedBatch,
+    engine: Engine,
+    archive_root: Path | None,
+    run: RunContext | None,
+    started: datetime,
+) -> dict[str, Any]:
     if spec.chunked:  # chunks stream into the COPY: typed by validation, else from the archive
         batch_dir = batch.path(archive_root)
         frames: dict[str, Any] = {
@@ -161,7 +219,9 @@ def load_step(
         }
     else:
         _, frames = _frames(spec, batch, archive_root)
-    result = load_batch(engine, spec, batch.period, batch.batch_id, frames, run=run).to_dict()
+    result = load_batch(
+        engine, spec, batch.period, batch.batch_id, frames, started_at=started, run=run
+    ).to_dict()
     if spec.chunked:
         typed_cache.drop(spec.name, batch.period, batch.batch_id)
     return result

@@ -27,11 +27,10 @@ from consumption_monitor.validation.history import HistoryCheck, make_checks
 from consumption_monitor.validation.runner import (
     SAMPLE_SIZE,
     Outcome,
-    SuiteRunner,
+    Runners,
     ValidationReport,
     _check_stream,
 )
-from consumption_monitor.validation.suites import read_suite
 
 log = logging.getLogger(__name__)
 DEFAULT_MOSTLY = 0.9
@@ -99,7 +98,7 @@ def validate_chunked(
         merged: dict[int, Outcome] = {}
         failed: dict[int, list[str]] = {}
         checks = make_checks(stream, period, engine, (extracted or {}).get(stream.name, 0))
-        suite_runner = SuiteRunner(read_suite(stream.suite_name))
+        runners: Runners = {}  # GX runners built once per batch, not per chunk
         count = 0
         frames = iter_frames(feed, batch_dir, stream)
         spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
@@ -109,7 +108,7 @@ def validate_chunked(
             ctx = DeriveContext(
                 period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
             )
-            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, suite_runner)
+            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, runners)
             for outcome in chunk_outcomes:
                 merged[outcome.index] = _merge(merged.get(outcome.index), outcome)
             for row, labels in chunk_rows.items():

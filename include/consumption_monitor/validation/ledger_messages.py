@@ -1,5 +1,6 @@
-"""Quarantined ledger rows in words a responsible unit can act on: which file, sheet, row
-and column, and what is wrong with the value (the suites only name column ids)."""
+"""Quarantined rows in words an operator can act on. Ledger rows: which file, sheet, row
+and column, and what is wrong with the value (the suites only name column ids); rows of
+every feed: text over its column's length, with the limit and the length."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from consumption_monitor.feeds.frames import PARSERS
 from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.feeds.text_limits import raw_length_reasons
+from consumption_monitor.validation.suites import LENGTH_CHECK
 
 _COLUMN = re.compile(r"\[([^\]]+)\]")
 
@@ -30,6 +33,8 @@ def _problem(feed: FeedSpec, stream: str, raw: dict[str, Any], label: str) -> li
     match = _COLUMN.search(label)
     column = match.group(1) if match else ""
     spec = feed.stream(stream)
+    if label.startswith(LENGTH_CHECK):
+        return [r for r in raw_length_reasons(spec, raw) if f"({column})" in r]
     if column == "_unparseable":
         names = _unparseable(feed, stream, raw)
         what = "无法识别（日期请填 2025-03-05 或 2025年3月5日，数值请填数字）"
@@ -57,3 +62,20 @@ def describe_quarantined(
     problems = [p for label in failed for p in _problem(feed, stream, raw, label)]
     where = f"文件 {raw.get('source_file')} 工作表「{raw.get('_sheet')}」第{raw.get('row_no')}行"
     return f"{where}：{'；'.join(dict.fromkeys(problems))}"
+
+
+def quarantine_reasons(
+    feed: FeedSpec, stream: str, raw: dict[str, Any], failed: list[str]
+) -> list[str]:
+    """Each failed check of a quarantined row: in words where the project has them (text
+    too long: column, limit, length), else the check's label."""
+    out: list[str] = []
+    for label in failed:
+        if label.startswith(LENGTH_CHECK):
+            match = _COLUMN.search(label)
+            column = match.group(1) if match else ""
+            found = [r for r in raw_length_reasons(feed.stream(stream), raw) if f"({column})" in r]
+            out.extend(found or [label])
+        else:
+            out.append(label)
+    return out

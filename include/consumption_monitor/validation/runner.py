@@ -22,7 +22,7 @@ from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation import derivations, tradein
 from consumption_monitor.validation.derivation_registry import DeriveContext, apply
-from consumption_monitor.validation.suites import build_suite, read_suite
+from consumption_monitor.validation.suites import build_suite, stream_suite
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
@@ -199,26 +199,32 @@ def _run_suite(
     return SuiteRunner(suite_doc).run(frame, params)
 
 
+Runners = dict[tuple[str, ...], SuiteRunner]  # one per set of columns present
+
+
 def _check_stream(
     stream: StreamSpec,
     frame: pd.DataFrame,
     ctx: DeriveContext,
     period: str,
-    suite_runner: SuiteRunner | None = None,
+    runners: Runners | None = None,
 ) -> tuple[list[Outcome], dict[int, list[str]]]:
-    """Derive, run the stream's suite on one frame; outcomes and the critical failures by
-    row (``_row``, the position in the whole batch)."""
+    """Derive, run the stream's suite (file and spec checks) on one frame; outcomes and the
+    critical failures by row (``_row``, the position in the whole batch). ``runners``
+    keeps the GX runner of each column set across the chunks of a batch."""
     frame = frame.reset_index(drop=True)  # GX reports positions
     frame = apply(stream.derive, frame, stream.name, ctx)
-    suite_doc = read_suite(stream.suite_name)
+    present = tuple(c for c in stream.column_names if c in frame.columns)
     # code lists live in the spec (one source for templates and checks): suites refer
     # to them as {"$PARAMETER": "choices_<column>"}
     params = {f"choices_{c.name}": list(c.choices) for c in stream.columns if c.choices}
     params = {"expected_periods": [period], **params}
-    if suite_runner is not None:
-        results = suite_runner.run(frame, params)
+    if runners is not None:
+        if present not in runners:
+            runners[present] = SuiteRunner(stream_suite(stream, present))
+        results = runners[present].run(frame, params)
     else:
-        results = _run_suite(frame, suite_doc, params)
+        results = _run_suite(frame, stream_suite(stream, present), params)
     outcomes = sorted(
         (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
     )

@@ -22,11 +22,11 @@ FEED = "tradein_transactions"
 def _rule_names() -> dict[str, str]:
     """Expectation label -> its Chinese description (suite and history checks)."""
     from consumption_monitor.feeds.spec import load_feed
-    from consumption_monitor.validation.suites import read_suite
+    from consumption_monitor.validation.suites import stream_suite
 
     stream = load_feed(FEED).streams[0]
     names: dict[str, str] = {}
-    for exp in read_suite(stream.suite_name)["expectations"]:
+    for exp in stream_suite(stream)["expectations"]:
         column = exp["kwargs"].get("column")
         label = f"{exp['type']}[{column}]" if column else exp["type"]
         names[label] = exp["meta"]["description"]

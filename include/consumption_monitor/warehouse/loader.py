@@ -25,13 +25,15 @@ from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.engine import ExtractedBatch
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.feeds.text_limits import check_lengths
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.bulk import write_rows
+from consumption_monitor.warehouse.failures import LoadFailed
 
 log = logging.getLogger(__name__)
 
 
-class LoadRefused(RuntimeError):
+class LoadRefused(LoadFailed):
     """The batch may not be loaded (rejected by validation, or unknown)."""
 
 
@@ -178,6 +180,9 @@ def _staging_rows(
     stream: StreamSpec, frame: pd.DataFrame, batch_id: str, quarantined: set[int]
 ) -> tuple[list[str], list[tuple]]:
     keep = frame[~frame[ROW].isin(quarantined)] if quarantined else frame
+    # the spec's lengths hold on every backend (SQLite stores any text): refuse, as
+    # PostgreSQL would, text the validation let through (e.g. a spec changed since)
+    check_lengths(stream, keep, ROW)
     names = [c for c in stream.column_names if c in keep.columns]
     values = keep[names].astype(object).where(keep[names].notna(), None)
     rows = [(batch_id, *row) for row in values.itertuples(index=False, name=None)]

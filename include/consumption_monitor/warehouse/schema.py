@@ -47,7 +47,7 @@ def column_type(col: ColumnSpec) -> TypeEngine:
         return Boolean()
     if col.type == "date":
         return String(10)
-    return String(col.length or 255)
+    return String(col.max_length)
 
 
 def _feed_columns(stream: StreamSpec) -> list[Column]:
