@@ -330,3 +330,30 @@ class FileDropSource:
                 format="xlsx",
             )
             yield page, {stream.records_field: records}
+
+
+def drop_overview(feed: FeedSpec, root: Path | None = None, shown: int = 5) -> dict[str, Any]:
+    """What an operator should see of the drop folder (``cm status``), read-only: files
+    still waiting, the latest rejected files with their reasons, the accepted files per
+    period with the newest arrival (to compare with the loaded batch), broken sidecars."""
+    source = FileDropSource(feed, root)
+    folder = source.folder
+    waiting = source._waiting() if folder.is_dir() else []
+    reasons = sorted(
+        (folder / REJECTED).glob("*.reason.txt"), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
+    periods: dict[str, dict[str, Any]] = {}
+    for sidecar in source._sidecars():
+        entry = periods.setdefault(sidecar["period"], {"files": 0, "newest": ""})
+        entry["files"] += 1
+        entry["newest"] = max(entry["newest"], sidecar["received_at"])
+    return {
+        "folder": str(folder),
+        "waiting": len(waiting),
+        "rejected": len(reasons),
+        "latest_rejections": [
+            p.read_text(encoding="utf-8", errors="replace").strip() for p in reasons[-shown:]
+        ],
+        "periods": dict(sorted(periods.items())),
+        "problems": list(source.notes),
+    }
