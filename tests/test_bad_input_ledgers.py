@@ -487,10 +487,16 @@ def test_hidden_files_and_folders_are_reported_not_silent(warehouse_url) -> None
 
 def test_a_name_with_a_backslash_is_stored_under_a_safe_name(warehouse_url) -> None:
     _put("商务局\\3月\\活动.xlsx", _ledger("events", BAD_UNIT))
+    _put("C:\\temp\\总工会.xlsx", b"")  # a path as a zip tool may leave it, and bad
     assert _run(warehouse_url) == 0
     assert _units(warehouse_url)[BAD_UNIT] == len(sample_rows("events", BAD_UNIT, P))
-    stored = [p.name for p in (_folder() / PROCESSED / P).iterdir()]
-    assert all("\\" not in name for name in stored)
+    assert _reasons() == [
+        "文件 C:\\temp\\总工会.xlsx：不是 Excel 工作簿（.xlsx），请用模板填写后重新报送"
+        "；该文件未入库，请更正后重新报送\n"
+    ]
+    for kind in (PROCESSED + "/" + P, REJECTED):
+        stored = [p.name for p in (_folder() / kind).iterdir()]
+        assert stored and all("\\" not in name and "总工会" not in name for name in stored)
 
 
 @pytest.mark.parametrize(
