@@ -122,10 +122,33 @@ def test_samples_are_deterministic(tmp_path: Path, capsys) -> None:
         (date(2025, 3, 5), "2025-03-05"),
         ("3/5", "3/5"),  # no year: ambiguous, left for the suite to quarantine
         ("2025-02-30", "2025-02-30"),  # not a date: stays as typed
+        ("2025－03－05", "2025-03-05"),  # full-width, em, en and katakana dashes
+        ("2025—3—5", "2025-03-05"),
+        ("2025–3–5", "2025-03-05"),
+        ("2025ー3ー5", "2025-03-05"),
     ],
 )
 def test_text_dates_are_read_when_unambiguous(typed, read) -> None:
     assert normalise_date(typed) == read
+
+
+@pytest.mark.parametrize(
+    ("fault", "note"),
+    [
+        ("total_row", "第7行为合计/小计行，未计入数据"),
+        ("hidden_row", "第5行为隐藏行，已按数据入库"),
+    ],
+)
+def test_noted_faults_load_the_rows_with_a_note(fault: str, note: str) -> None:
+    rows = sample_rows("events", "区商务局", "2024-03")
+    parsed = read_workbook(
+        load_feed(FEED), ledger_file("events", "区商务局", "2024-03", rows, fault), "a.xlsx"
+    )
+    assert len(parsed.records) == len(rows) == 2
+    assert parsed.notes == [
+        f"文件 a.xlsx（区商务局） 工作表「活动台账」 {note}"
+        + ("（如不应报送请删除后重新报送）" if fault == "hidden_row" else "")
+    ]
 
 
 @pytest.mark.parametrize("fault", FILE_FAULTS)
@@ -142,9 +165,11 @@ def test_file_level_faults_name_the_file_and_the_problem(fault: str) -> None:
         "renamed_column": "缺少列「活动名称」；未识别的列 「名称（改）」（B4）",
         "missing_column": "缺少列「带动消费（万元）」",
         "merged_header": "合并单元格 A4:B4",
+        "merged_data": "（区商务局） 工作表「活动台账」 数据区有合并单元格 A5:A6",
+        "second_sheet": "工作表「Sheet2」也有数据（A1「另一批数据」）",
     }[fault]
     assert expected in message
-    if fault != "wrong_version":
+    if fault not in ("wrong_version", "second_sheet"):
         assert "工作表「活动台账」" in message
 
 
@@ -177,9 +202,9 @@ def test_round_trip_duplicate_and_correction(warehouse_url: str) -> None:
     assert again["load"]["outcome"] == "unchanged"
     assert again["batch"]["batch_id"] == first["batch"]["batch_id"]
     assert "重发.xlsx" in again["batch"]["notes"][0] and "内容相同" in again["batch"]["notes"][0]
-    assert [p.name[-len("重发.xlsx") :] for p in (folder / DUPLICATES).glob("*.xlsx")] == [
-        "重发.xlsx"
-    ]
+    # set aside under a safe generated name; the original name is in the .json beside it
+    [aside] = (folder / DUPLICATES).glob("*.xlsx")
+    assert json.loads(aside.with_name(aside.name + ".json").read_text())["file"] == "重发.xlsx"
 
     # a corrected file of one unit supersedes its earlier file; the other units stay
     corrected = sample_rows("events", "区商务局", period)[:1]

@@ -158,6 +158,18 @@ def _drop_last_column(wb: Workbook, feed: FeedSpec, stream: str) -> None:
         sheet.cell(row, header.column).value = None
 
 
+def _total_row(wb: Workbook, feed: FeedSpec, stream: str) -> None:
+    """A 合计 row under the data, summing the numeric columns (skipped with a note)."""
+    sheet = wb[feed.stream(stream).path]
+    filled = [r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, 2).value]
+    last = max(filled, default=FIRST_DATA_ROW - 1)
+    sheet.cell(last + 1, 1, "合计")
+    for i, col in enumerate(template_columns(feed.stream(stream)), start=1):
+        if col.type in ("integer", "decimal"):
+            values = [sheet.cell(r, i).value for r in range(FIRST_DATA_ROW, last + 1)]
+            sheet.cell(last + 1, i, sum(v for v in values if isinstance(v, int | float)))
+
+
 FAULTS: dict[str, Callable[[Workbook, FeedSpec, str], None]] = {
     # file-level: the whole file is rejected with a message
     "wrong_version": lambda wb, feed, s: wb[META_SHEET].cell(3, 2, "2023.1"),
@@ -170,6 +182,15 @@ FAULTS: dict[str, Callable[[Workbook, FeedSpec, str], None]] = {
     "merged_header": lambda wb, feed, s: wb[feed.stream(s).path].merge_cells(
         start_row=HEADER_ROW, start_column=1, end_row=HEADER_ROW, end_column=2
     ),
+    "merged_data": lambda wb, feed, s: wb[feed.stream(s).path].merge_cells(
+        start_row=FIRST_DATA_ROW, start_column=1, end_row=FIRST_DATA_ROW + 1, end_column=1
+    ),
+    "second_sheet": lambda wb, feed, s: wb.create_sheet("Sheet2").cell(1, 1, "另一批数据"),
+    # loads with a note in the run's notes
+    "total_row": _total_row,
+    "hidden_row": lambda wb, feed, s: setattr(
+        wb[feed.stream(s).path].row_dimensions[FIRST_DATA_ROW], "hidden", True
+    ),
     # row-level: the first row quarantined with the reason
     "ambiguous_date": lambda wb, feed, s: _set_data(
         wb, feed, s, 0, _first_column(feed, s, "date"), "3/5"
@@ -181,7 +202,15 @@ FAULTS: dict[str, Callable[[Workbook, FeedSpec, str], None]] = {
         wb, feed, s, 0, next(c.label for c in template_columns(feed.stream(s)) if c.choices), "其他"
     ),
 }
-FILE_FAULTS = ("wrong_version", "renamed_column", "missing_column", "merged_header")
+FILE_FAULTS = (
+    "wrong_version",
+    "renamed_column",
+    "missing_column",
+    "merged_header",
+    "merged_data",
+    "second_sheet",
+)
+NOTED_FAULTS = ("total_row", "hidden_row")  # rows load (合计 skipped), the run notes say so
 ROW_FAULTS = ("ambiguous_date", "unknown_code")  # quarantined by the suite
 VARIANTS = ("text_date", "fullwidth_digits")  # normalised on reading, rows load
 

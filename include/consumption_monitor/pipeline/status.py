@@ -8,7 +8,7 @@ recovery). Read-only, from the audit tables and the feed specs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -47,9 +47,12 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
         newest = conn.execute(
             select(b).where(b.c.feed == feed).order_by(b.c.first_seen_at.desc()).limit(1)
         ).first()
-        loaded = set(
-            conn.execute(select(b.c.period).where(b.c.feed == feed, b.c.is_current)).scalars()
+        loaded_at = dict(
+            conn.execute(
+                select(b.c.period, b.c.first_seen_at).where(b.c.feed == feed, b.c.is_current)
+            ).all()
         )
+        loaded = set(loaded_at)
         alerts = conn.execute(
             select(a.c.period, a.c.kind, a.c.level, a.c.title, func.min(a.c.sent_at))
             .where(
@@ -84,7 +87,27 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
             }
             for r in alerts
         ],
+        "drop": _drop(spec, loaded_at) if spec.source_kind == "file" else None,
     }
+
+
+def _utc(value: datetime | str) -> datetime:
+    stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _drop(spec, loaded_at: dict[str, datetime]) -> dict[str, Any]:
+    """The drop folder of a file feed: rejected files with their reasons, and periods with
+    accepted files newer than their loaded batch (or not loaded at all)."""
+    from consumption_monitor.feeds.sources.file_drop import drop_overview
+
+    overview = drop_overview(spec)
+    overview["unloaded"] = [
+        {"period": period, "files": entry["files"], "newest": entry["newest"]}
+        for period, entry in overview.pop("periods").items()
+        if period not in loaded_at or _utc(entry["newest"]) > _utc(loaded_at[period])
+    ]
+    return overview
 
 
 def operations_status(engine: Engine, today: date | None = None) -> dict[str, Any]:
@@ -122,4 +145,23 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"  无逾期；下一期 {nxt['period']} 应于 {nxt['due']} 前入库")
         for alert in f["open_alerts"]:
             lines.append(f"  未解除告警 {alert['period']}：{alert['title']}")
+        lines += _render_drop(f.get("drop"))
     return "\n".join(lines)
+
+
+def _render_drop(drop: dict[str, Any] | None) -> list[str]:
+    if not drop:
+        return []
+    lines = []
+    if drop["waiting"]:
+        lines.append(f"  投递目录待处理文件 {drop['waiting']} 个（下次运行时处理）")
+    if drop["unloaded"]:
+        pending = "、".join(f"{u['period']}（{u['files']} 个文件）" for u in drop["unloaded"])
+        lines.append(f"  已收到但未入库的台账：{pending}（请运行对应期别）")
+    if drop["rejected"]:
+        lines.append(
+            f"  已拒收台账文件 {drop['rejected']} 个（{drop['folder']}/_rejected），最近："
+        )
+        lines += [f"    {reason}" for reason in drop["latest_rejections"]]
+    lines += [f"  投递目录问题：{problem}" for problem in drop["problems"]]
+    return lines

@@ -10,12 +10,14 @@ Layout of every ledger workbook (one per ledger stream):
 - ``_meta`` (hidden): feed, template name and version, so a file is recognised whatever
   its name.
 
-Writing and reading share this module so they cannot drift apart. Reading separates
-file-level problems (wrong template or version, a missing or renamed column, a merged header
-row, no unit or period: :class:`FileRejected`) from row-level ones, which it leaves in the
-records for the GX suites to quarantine (an ambiguous date stays text, an unknown code
-stays as typed). Unambiguous variants are normalised here: text dates such as 2025年3月5日
-or 2025/3/5, and full-width digits.
+Writing and reading share the layout (``workbook_read``) so they cannot drift apart.
+Reading separates file-level problems (not an .xlsx, password, over a limit, wrong template
+or version, a missing or renamed column, merged header or data cells, another sheet with
+data, formulas without a computed value, no unit or period: :class:`FileRejected`) from
+row-level ones, which it leaves in the records for the GX suites to quarantine (an
+ambiguous date or number stays text, an unknown code stays as typed). Unambiguous variants
+are normalised: text dates such as 2025年3月5日, 2025/3/5 or with full-width dashes,
+full-width digits, thousands separators. Checks and limits: ``workbook_checks``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -34,23 +35,58 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from consumption_monitor.feeds.spec import ColumnSpec, FeedSpec, StreamSpec
+from consumption_monitor.feeds.sources.workbook_checks import (
+    FileRejected,
+    Limits,
+    check_container,
+    uncached_formulas,
+)
+from consumption_monitor.feeds.sources.workbook_read import (
+    CODES_SHEET,
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    HELP_SHEET,
+    META_SHEET,
+    PERIOD_CELL,
+    UNIT_CELL,
+    _text,
+    check_merged_data,
+    check_other_sheets,
+    header_positions,
+    locate,
+    normalise_date,
+    normalise_number,
+    read_meta,
+    read_period,
+    read_rows,
+    template_columns,
+    template_version,
+    unit_choices,
+)
+from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 
-META_SHEET = "_meta"
-CODES_SHEET = "_codes"
-HELP_SHEET = "说明"
-HEADER_ROW = 4
-FIRST_DATA_ROW = 5
-UNIT_CELL, PERIOD_CELL = "B2", "D2"
+__all__ = [
+    "CODES_SHEET",
+    "FIRST_DATA_ROW",
+    "HEADER_ROW",
+    "HELP_SHEET",
+    "META_SHEET",
+    "FileRejected",
+    "LedgerFile",
+    "Limits",
+    "build_workbook",
+    "normalise_date",
+    "normalise_number",
+    "read_workbook",
+    "records_of",
+    "scrub_workbook",
+    "template_columns",
+    "template_version",
+    "unit_choices",
+    "workbook_bytes",
+]
 MAX_ROWS = 2000  # rows the drop-downs cover
-_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-_TEXT_DATE = re.compile(r"^(\d{4})\s*(?:年|/|-|\.)\s*(\d{1,2})\s*(?:月|/|-|\.)\s*(\d{1,2})\s*日?$")
 _STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
-_TEXT_PERIOD = re.compile(r"^(\d{4})\s*(?:年|/|-|\.)\s*(\d{1,2})\s*月?$")
-
-
-class FileRejected(ValueError):
-    """A workbook that cannot be read as its template: nothing of it is loaded."""
 
 
 @dataclass(frozen=True)
@@ -62,19 +98,7 @@ class LedgerFile:
     period: str
     version: str
     records: list[dict[str, Any]]
-
-
-def template_columns(stream: StreamSpec) -> list[ColumnSpec]:
-    """The columns a unit fills in (those with a header label), in template order."""
-    return [c for c in stream.columns if c.label]
-
-
-def template_version(feed: FeedSpec) -> str:
-    return str(feed.source_options.get("template_version", "1"))
-
-
-def unit_choices(stream: StreamSpec) -> tuple[str, ...]:
-    return stream.column("unit").choices
+    notes: list[str] = field(default_factory=list)  # what loaded with a remark
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -197,132 +221,66 @@ def workbook_bytes(wb: Workbook) -> bytes:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def normalise_date(value: Any) -> Any:
-    """ISO text for a date cell or an unambiguous text date (2025年3月5日, 2025/3/5,
-    full-width digits); anything else is returned as typed, for the suite to flag."""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if not isinstance(value, str):
-        return value
-    text = value.strip().translate(_DIGITS)
-    match = _TEXT_DATE.match(text)
-    if match:
-        try:
-            return date(*(int(g) for g in match.groups())).isoformat()
-        except ValueError:
-            return value  # 2025-02-30: stays as typed, unparseable
-    return text
-
-
-def normalise_number(value: Any) -> Any:
-    """Numbers as typed; text with full-width digits or thousands separators made plain."""
-    if not isinstance(value, str):
-        return value
-    return unicodedata.normalize("NFKC", value).strip().replace(",", "")
-
-
-def _cell(col: ColumnSpec, value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if col.type == "date":
-        return normalise_date(value)
-    if col.type in ("integer", "decimal"):
-        return normalise_number(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().translate(_DIGITS)
-
-
-def _period(value: Any, where: str) -> str:
-    if isinstance(value, datetime | date):
-        return f"{value.year:04d}-{value.month:02d}"
-    match = _TEXT_PERIOD.match(_text(value).translate(_DIGITS))
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise FileRejected(f"{where} {PERIOD_CELL}「统计期」应为 YYYY-MM，实际为「{_text(value)}」")
-    return f"{int(match.group(1)):04d}-{int(match.group(2)):02d}"
-
-
-def _meta(wb, feed: FeedSpec, file_name: str) -> StreamSpec:
-    if META_SHEET not in wb.sheetnames:
-        raise FileRejected(
-            f"文件 {file_name}：不是本平台生成的台账模板（缺少 {META_SHEET} 工作表）"
-        )
-    meta = {_text(r[0]): _text(r[1]) for r in wb[META_SHEET].iter_rows(values_only=True) if r}
-    streams = {s.path: s for s in feed.streams}
-    if meta.get("feed") != feed.name or meta.get("template") not in streams:
-        raise FileRejected(f"文件 {file_name}：模板「{meta.get('template')}」不属于{feed.title}")
-    if meta.get("version") != template_version(feed):
-        raise FileRejected(
-            f"文件 {file_name}：模板版本 {meta.get('version') or '未知'} 已停用，"
-            f"请使用 {template_version(feed)} 版模板重新填报"
-        )
-    return streams[meta["template"]]
-
-
-def _header(sheet, stream: StreamSpec, where: str) -> dict[str, int]:
-    """Column name -> sheet column index, from the header row; rejects what cannot be read."""
-    for merged in sheet.merged_cells.ranges:
-        if merged.min_row <= HEADER_ROW <= merged.max_row:
-            raise FileRejected(
-                f"{where} 第{HEADER_ROW}行表头有合并单元格 {merged.coord}，无法识别列"
-            )
-    found = {_text(cell.value): cell.column for cell in sheet[HEADER_ROW] if _text(cell.value)}
-    wanted = {c.label: c.name for c in template_columns(stream)}
-    missing = [label for label in wanted if label not in found]
-    if missing:
-        unknown = [
-            f"「{label}」（{get_column_letter(i)}{HEADER_ROW}）"
-            for label, i in found.items()
-            if label not in wanted
-        ]
-        raise FileRejected(
-            f"{where} 第{HEADER_ROW}行表头缺少列"
-            + "、".join(f"「{m}」" for m in missing)
-            + (f"；未识别的列 {'、'.join(unknown)}（列名被修改？）" if unknown else "")
-        )
-    return {wanted[label]: found[label] for label in wanted}
-
-
-def read_workbook(feed: FeedSpec, body: bytes, file_name: str) -> LedgerFile:
-    """Parse a dropped workbook; raises FileRejected naming the file, sheet and cell."""
+def _open(body: bytes, where: str, limits: Limits):
+    check_container(body, where, limits)
     try:
-        wb = load_workbook(io.BytesIO(body), data_only=True)
-    except Exception as exc:  # not a workbook at all (zip error, wrong format, ...)
-        raise FileRejected(f"文件 {file_name}：无法作为 Excel 工作簿打开（{exc}）") from exc
-    stream = _meta(wb, feed, file_name)
+        return load_workbook(io.BytesIO(body), data_only=True)
+    except Exception as exc:  # a zip that is not a workbook, a broken part, ...
+        raise FileRejected(f"{where}：无法作为 Excel 工作簿打开（{type(exc).__name__}）") from exc
+
+
+def read_workbook(
+    feed: FeedSpec, body: bytes, file_name: str, limits: Limits | None = None
+) -> LedgerFile:
+    """Parse a dropped workbook; raises FileRejected naming the file, unit, sheet and cell
+    (one line, Chinese). What loads with a remark is in ``LedgerFile.notes``."""
+    limits = limits or Limits.of(feed)
+    wb = _open(body, f"文件 {file_name}", limits)
+    stream = read_meta(wb, feed, f"文件 {file_name}")
     if stream.path not in wb.sheetnames:
         raise FileRejected(f"文件 {file_name}：缺少工作表「{stream.path}」")
     sheet = wb[stream.path]
-    where = f"文件 {file_name} 工作表「{stream.path}」"
-    unit = _text(sheet[UNIT_CELL].value)
+    layout = locate(sheet, stream)
+    unit = _text(layout.unit)
+    in_sheet = f"工作表「{stream.path}」"
     if unit not in unit_choices(stream):
-        raise FileRejected(f"{where} {UNIT_CELL}「填报单位」「{unit}」不在责任单位清单内")
-    period = _period(sheet[PERIOD_CELL].value, where)
-    positions = _header(sheet, stream, where)
-    columns = [stream.column(name) for name in positions]
-    records = []
-    for row in sheet.iter_rows(min_row=FIRST_DATA_ROW):
-        values = {c.name: _cell(c, row[positions[c.name] - 1].value) for c in columns}
-        if all(v is None for v in values.values()):
-            continue
-        excel_row = row[0].row
-        records.append(
-            {
-                "period": period,
-                "unit": unit,
-                "row_no": excel_row,
-                "source_file": file_name,
-                **values,
-                "_sheet": stream.path,
-            }
+        raise FileRejected(
+            f"文件 {file_name} {in_sheet} {layout.unit_cell}「填报单位」「{unit}」"
+            "不在责任单位清单内"
         )
-    return LedgerFile(stream.name, unit, period, template_version(feed), records)
+    where_file = f"文件 {file_name}（{unit}）"
+    where = f"{where_file} {in_sheet}"
+    period = read_period(layout.period, f"{where} {layout.period_cell}")
+    positions = header_positions(sheet, stream, where, layout.header_row)
+    check_merged_data(sheet, where, layout.first_data_row)
+    check_other_sheets(wb, stream, where_file)
+    formulas = uncached_formulas(body, stream.path, set(positions.values()), layout.first_data_row)
+    if formulas:
+        cells = "、".join(formulas[:5]) + (f"等 {len(formulas)} 格" if len(formulas) > 5 else "")
+        raise FileRejected(
+            f"{where} 单元格 {cells} 为公式但没有计算结果（文件未经 Excel 计算保存），"
+            "请在 Excel 中打开、保存后重新报送"
+        )
+    rows = read_rows(
+        sheet,
+        stream,
+        layout,
+        positions,
+        where=where,
+        max_rows=limits.max_rows_per_sheet,
+        period=period,
+        unit=unit,
+        source_file=file_name,
+        _sheet=stream.path,
+    )
+    notes = [f"{where_file} 表头位置与模板不同，已按表头文字识别", *rows.notes(where)]
+    if (layout.unit_cell, layout.period_cell, layout.header_row) == (
+        UNIT_CELL,
+        PERIOD_CELL,
+        HEADER_ROW,
+    ):
+        notes = notes[1:]
+    return LedgerFile(stream.name, unit, period, template_version(feed), rows.records, notes)
 
 
 def records_of(feed: FeedSpec, stream: str, body: bytes, file_name: str) -> list[dict[str, Any]]:
