@@ -389,6 +389,8 @@ def test_validation_reports_are_written_listed_and_served(feed_server, sqlite_ur
     from conftest import REPO
     from fastapi.testclient import TestClient
 
+    from consumption_monitor.validation.report_web import create_app
+
     feed_server.faults.add("bad_rows", period="2025-03")
     out = run_period(FEED, "2025-03", url=sqlite_url)
     page = out["validation"]["report"]
@@ -399,7 +401,8 @@ def test_validation_reports_are_written_listed_and_served(feed_server, sqlite_ur
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
     assert plugin.ConsumptionMonitorValidationReports.external_views[0]["href"] == "/cm-validation/"
-    client = TestClient(plugin.app)
+    assert TestClient(plugin.app).get("/").status_code == 401  # Airflow's login first
+    client = TestClient(create_app())  # the pages themselves (login: test_plugin_access.py)
     index = client.get("/")
     assert index.status_code == 200 and out["validation"]["validation_run_id"] in index.text
     link = f"validation/{FEED}/2025-03/{out['validation']['validation_run_id']}.html"

@@ -9,6 +9,7 @@ imported at module level; the warehouse and the renderers load on the first requ
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
@@ -42,8 +43,10 @@ def _period(period: str) -> str:
     return period
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="西区提振消费专项行动监测月报")
+def create_app(dependencies: list[Any] | None = None) -> FastAPI:
+    """The report pages; ``dependencies`` guard every route (the plugin passes Airflow's
+    login and view permission: ``orchestration.web_access``)."""
+    app = FastAPI(title="西区提振消费专项行动监测月报", dependencies=dependencies or [])
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
