@@ -145,3 +145,61 @@ def test_personal_data_in_a_ledger_remark_is_pseudonymised_everywhere(
     # rerunning the period finds the protected copy: same batch, nothing new
     assert main(argv) == 0
     assert "unchanged" in capsys.readouterr().out
+
+
+def _ledger_with_personal_data(folder: Path, name: str | None = None) -> Path:
+    """One unit's events ledger for 2025-03 with a phone and an ID in a text cell."""
+    from cm_devtools.ledger_samples import write_samples
+
+    written = write_samples(folder, "2025-03", "2025-03")
+    events = next(f for f in written if f.stream == "events")
+    for other in written:
+        if other.path != events.path:
+            other.path.unlink()
+    write_samples(
+        folder, "2025-03", "2025-03", faults={("events", events.unit, "2025-03"): "personal_data"}
+    )
+    for other in folder.glob("*.xlsx"):
+        if other != events.path:
+            other.unlink()
+    if name:
+        return events.path.rename(folder / name)
+    return events.path
+
+
+def test_a_rejected_ledger_with_personal_data_is_not_kept(
+    warehouse_url: str, tmp_path: Path, capsys
+) -> None:
+    from cm_devtools.ledger_samples import META_SHEET
+    from consumption_monitor.feeds.sources.file_drop import REJECTED, drop_dir
+    from consumption_monitor.feeds.spec import load_feed
+
+    folder = drop_dir(load_feed("work_ledgers"))
+    path = _ledger_with_personal_data(folder)
+    book = load_workbook(path)
+    book[META_SHEET].cell(3, 2, "2023.1")  # an old template version: the file is rejected
+    book.save(path)
+    argv = ["run", "--feed", "work_ledgers", "--period", "2025-03", "--url", warehouse_url]
+    assert main(argv) == 1
+    assert "未保存" in capsys.readouterr().out
+    rejected = folder / REJECTED
+    assert not list(rejected.glob("*.xlsx"))  # only the reason and the checksum
+    assert any("未保存" in p.read_text(encoding="utf-8") for p in rejected.glob("*.reason.txt"))
+    _assert_nothing_clear(tmp_path / "data", warehouse_url)
+
+
+def test_a_file_name_with_a_phone_number_is_masked(
+    warehouse_url: str, tmp_path: Path, capsys
+) -> None:
+    from consumption_monitor.feeds.sources.file_drop import drop_dir
+    from consumption_monitor.feeds.spec import load_feed
+
+    folder = drop_dir(load_feed("work_ledgers"))
+    _ledger_with_personal_data(folder, name=f"联系人{LEAKED_MOBILE}.xlsx")
+    argv = ["run", "--feed", "work_ledgers", "--period", "2025-03", "--url", warehouse_url]
+    assert main(argv) == 0
+    capsys.readouterr()
+    _assert_nothing_clear(tmp_path / "data", warehouse_url)
+    with engine_for(warehouse_url).connect() as conn:
+        names = conn.execute(text("select url from raw_payload")).scalars().all()
+    assert any("139****5678" in n for n in names)

@@ -26,19 +26,23 @@ units' files stay, and the same set of files always gives the same batch id.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from consumption_monitor.common import config
+from consumption_monitor.common.files import write_atomic
 from consumption_monitor.common.periods import Period, last_full_month
 from consumption_monitor.feeds.errors import FeedRejected, PeriodNotPublished
+from consumption_monitor.feeds.pii_scan import has_candidates, mask_text
 from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.sources.workbook import FileRejected, Limits, read_workbook
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -64,13 +68,15 @@ def original_name(path: Path) -> tuple[str, str | None]:
     were not UTF-8. Unprintable characters (controls, lone surrogates) become ``?``."""
     raw = os.fsencode(path.name)
     try:
-        return _printable(raw.decode("utf-8")), None
+        name, raw_hex = raw.decode("utf-8"), None
     except UnicodeDecodeError:
         try:
             name = raw.decode("gb18030")
         except UnicodeDecodeError:
             name = raw.decode("utf-8", "replace")
-        return _printable(name), raw.hex()
+        raw_hex = raw.hex()
+    masked = mask_text(_printable(name))  # an ID or phone in a file name is personal data
+    return masked, (raw_hex if masked == _printable(name) else None)
 
 
 def _printable(name: str) -> str:
@@ -84,11 +90,39 @@ def shown_name(name: str) -> str:
     return f"{name[: SHOWN_CHARS - 20]}…{name[-19:]}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write beside and rename: a crash never leaves an empty or half-written file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+def _holds_identifiers(body: bytes, limit: int) -> bool:
+    """Whether a file may hold an ID number or a phone: its bytes, or for a workbook (a
+    zip) its decompressed parts, read in bounded chunks; a part that cannot be read whole
+    within ``limit`` bytes (a zip bomb) counts as holding one."""
+    if not zipfile.is_zipfile(io.BytesIO(body)):
+        return has_candidates(body)
+    seen, tail = 0, b""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    while chunk := member.read(1 << 20):
+                        seen += len(chunk)
+                        if seen > limit or has_candidates(tail + chunk):
+                            return True
+                        tail = chunk[-32:]  # a number split across two chunks
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
+        return has_candidates(body)
+    return False
+
+
+def _keep_protected_only(target: Path, limit: int) -> str:
+    """A file set aside (rejected or duplicate) that may hold clear personal data is not
+    kept: only its checksum, size and reason are (the unit still has its file). Returns
+    what to add to the reason."""
+    body = target.read_bytes()
+    if not _holds_identifiers(body, limit):
+        return ""
+    target.unlink()
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return (
+        f"；原文件含疑似个人信息（身份证号/手机号），未保存（sha256 {digest}…，{len(body)} 字节）"
+    )
 
 
 class FileDropSource:
@@ -140,9 +174,10 @@ class FileDropSource:
         target = self.folder / kind / f"{_stamp()}-{sha[:12]}{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(path, target)
-        _write_atomic(target.with_name(target.name + ".reason.txt"), reason + "\n")
+        reason += _keep_protected_only(target, self.limits.max_uncompressed_bytes)
+        write_atomic(target.with_name(target.name + ".reason.txt"), reason + "\n")
         record = {**name, "sha256": sha, "reason": reason, "at": datetime.now(UTC).isoformat()}
-        _write_atomic(
+        write_atomic(
             target.with_name(target.name + ".json"), json.dumps(record, ensure_ascii=False)
         )
         self._note(reason)
@@ -248,9 +283,7 @@ class FileDropSource:
             "notes": parsed.notes,
         }
         shutil.move(path, target)
-        _write_atomic(
-            target.with_suffix(".json"), json.dumps(sidecar, ensure_ascii=False, indent=2)
-        )
+        write_atomic(target.with_suffix(".json"), json.dumps(sidecar, ensure_ascii=False, indent=2))
         known[sha] = sidecar
 
     def _duplicate_reason(self, shown: str, sha: str, first: dict[str, Any]) -> str:
