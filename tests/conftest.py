@@ -325,3 +325,46 @@ def alert_connections(
     monkeypatch.setenv("AIRFLOW_CONN_CM_ALERT_WEBHOOK", _json.dumps(robot))
     monkeypatch.setenv("AIRFLOW_CONN_CM_ALERT_SMTP", _json.dumps(smtp))
     return webhook_sink, smtp_sink
+
+
+# --- the bad-input gallery: no clear personal data anywhere after any case ---------------
+
+
+def files_with_identifiers(root: Path) -> list[str]:
+    """Files under ``root`` holding a real ID number or mobile number (``feeds.pii_scan``:
+    check character and birth date verified), workbooks and other zips read part by part."""
+    import io
+    import zipfile
+
+    from consumption_monitor.feeds.pii_scan import holds_identifiers
+
+    hits = []
+    for path in sorted(root.rglob("*")) if root.exists() else []:
+        if not path.is_file():
+            continue
+        body = path.read_bytes()
+        parts = [body]
+        if zipfile.is_zipfile(io.BytesIO(body)):
+            with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                parts = [archive.read(info) for info in archive.infolist()]
+        if any(holds_identifiers(part) for part in parts):
+            hits.append(str(path.relative_to(root)))
+    return hits
+
+
+@pytest.fixture(autouse=True)
+def _gallery_leaves_no_clear_personal_data(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[None]:
+    """After every case of the bad-input gallery, nothing the platform wrote under the data
+    folder holds a clear identifier (the senders' own files in the drop folder aside)."""
+    yield
+    if not request.module.__name__.startswith("test_bad_input"):
+        return
+    data = tmp_path / "data"
+    written = [
+        hit
+        for hit in files_with_identifiers(data)
+        if not (hit.startswith("incoming/") and "/_" not in hit.removeprefix("incoming/"))
+    ]
+    assert written == [], f"clear personal data written: {written}"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumption_monitor.feeds.pii_scan import has_candidates
+from consumption_monitor.feeds.pii_scan import holds_identifiers
 from consumption_monitor.feeds.sources.base import Page
 
 MANIFEST = "manifest.json"
@@ -81,7 +81,7 @@ class Attempt:
     def keep_unparseable(self, page: Page, reason: str) -> None:
         """Keep a body that could not be parsed (it is retried; the bytes stay for forensics)."""
         stem = f"{page.stream}-p{page.number:04d}.unparseable-{len(list(self.path.iterdir()))}"
-        if self.redact or has_candidates(page.body):
+        if self.redact or holds_identifiers(page.body):
             digest = hashlib.sha256(page.body).hexdigest()
             reason = (
                 f"{reason}\nbody withheld (personal data): sha256 {digest}, {len(page.body)} bytes"

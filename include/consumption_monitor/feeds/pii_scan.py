@@ -57,6 +57,15 @@ def has_candidates(body: bytes) -> bool:
     return _CANDIDATE.search(body) is not None
 
 
+def holds_identifiers(body: bytes) -> bool:
+    """Whether the bytes hold a real ID number or mobile number (check character and birth
+    date verified): the quick byte test, then the text's candidates classified."""
+    if not has_candidates(body):
+        return False
+    text = body.decode("utf-8", "ignore")
+    return any(classify(m.group(0)) is not None for m in PATTERN.finditer(text))
+
+
 def _valid_birth(digits: str) -> bool:
     try:
         born = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))

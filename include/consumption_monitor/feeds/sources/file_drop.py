@@ -42,7 +42,7 @@ from consumption_monitor.common import config
 from consumption_monitor.common.files import write_atomic
 from consumption_monitor.common.periods import Period, last_full_month
 from consumption_monitor.feeds.errors import FeedRejected, PeriodNotPublished
-from consumption_monitor.feeds.pii_scan import has_candidates, mask_text
+from consumption_monitor.feeds.pii_scan import holds_identifiers, mask_text
 from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.sources.workbook import FileRejected, Limits, read_workbook
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
@@ -95,7 +95,7 @@ def _holds_identifiers(body: bytes, limit: int) -> bool:
     zip) its decompressed parts, read in bounded chunks; a part that cannot be read whole
     within ``limit`` bytes (a zip bomb) counts as holding one."""
     if not zipfile.is_zipfile(io.BytesIO(body)):
-        return has_candidates(body)
+        return holds_identifiers(body)
     seen, tail = 0, b""
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
@@ -103,11 +103,11 @@ def _holds_identifiers(body: bytes, limit: int) -> bool:
                 with archive.open(info) as member:
                     while chunk := member.read(1 << 20):
                         seen += len(chunk)
-                        if seen > limit or has_candidates(tail + chunk):
+                        if seen > limit or holds_identifiers(tail + chunk):
                             return True
                         tail = chunk[-32:]  # a number split across two chunks
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
-        return has_candidates(body)
+        return holds_identifiers(body)
     return False
 
 
