@@ -181,6 +181,7 @@ def test_a_rejected_batch_loads_nothing(feed_server, warehouse_url: str) -> None
     with pytest.raises(BatchRejected, match="value_ytd") as info:
         validate_step("retail_monthly", batch, url=warehouse_url)
     assert "未入库" in str(info.value)
+    assert "None" not in str(info.value)  # a table-level check says it failed, not "不符 None"
     with pytest.raises(LoadRefused):
         load_step("retail_monthly", batch, url=warehouse_url)
     assert warehouse_digest(engine_for(warehouse_url)) == before

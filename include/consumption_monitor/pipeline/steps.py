@@ -121,8 +121,9 @@ def validate_step(
     }
     if report.rejected:
         reasons = "; ".join(
-            f"{o.stream}: {o.description} ({o.label()}, 不符 {o.unexpected_count}"
-            f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
+            f"{o.stream}: {o.description} ({o.label()}, "
+            + (f"不符 {o.unexpected_count}" if o.unexpected_count is not None else "整批检查未通过")
+            + f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
             for o in report.failures("critical")
         )
         raise BatchRejected(
