@@ -18,7 +18,7 @@ import httpx
 import pytest
 from conftest import REPO, free_port
 
-PAGES = ("/cm-reports/", "/cm-validation/")
+PAGES = ("/cm-reports/", "/cm-validation/", "/cm-console/")
 USERS = {"operator": "viewer", "nobody": ""}  # a user without a role has no permission
 
 

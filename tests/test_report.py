@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from chromium import Chromium, console_errors, is_free
 from openpyxl import load_workbook
 
 from consumption_monitor.cli import main
@@ -20,15 +18,6 @@ from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse.db import engine_for
 
 PERIODS = ["2025-02", "2025-03", "2025-04"]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEVTOOLS_PORT = 8113  # this work's port range is 8111-8119
 
 
@@ -129,75 +118,15 @@ def test_the_plugin_registers_with_airflow(tmp_path, monkeypatch) -> None:
     assert view["destination"] == "nav" and not view["href"].startswith("/")
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-class _Chromium:
-    """Headless Chromium driven over the DevTools protocol (a real browser, no mocks)."""
-
-    def __init__(self, binary: str, profile: Path, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                f"--remote-debugging-port={port}",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.port, self.next_id, self.events = port, 0, []
-
-    def __enter__(self):
-        import httpx
-        from websockets.sync.client import connect
-
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                targets = httpx.get(f"http://127.0.0.1:{self.port}/json/list", timeout=2).json()
-                page = next(t for t in targets if t["type"] == "page")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None)
-        return self
-
-    def send(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.next_id:
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, method: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(e.get("method") == method for e in self.events):
-            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            self.events.append(message)
-
-    def __exit__(self, *exc) -> None:
-        self.ws.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-
-
 @pytest.mark.slow
 def test_the_report_renders_in_headless_chromium(feed_server, sqlite_url: str, tmp_path) -> None:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.fail("chromium is not installed (apt-get install chromium)")
-    assert _free(DEVTOOLS_PORT), f"port {DEVTOOLS_PORT} is taken"
+    assert is_free(DEVTOOLS_PORT), f"port {DEVTOOLS_PORT} is taken"
     _load(sqlite_url)
     out = write_report(engine_for(sqlite_url), "2025-04", tmp_path / "reports")
-    with _Chromium(binary, tmp_path / "profile", DEVTOOLS_PORT) as browser:
+    with Chromium(binary, tmp_path / "profile", DEVTOOLS_PORT) as browser:
         browser.send("Runtime.enable")
         browser.send("Log.enable")
         browser.send("Page.enable")
@@ -216,16 +145,7 @@ def test_the_report_renders_in_headless_chromium(feed_server, sqlite_url: str, t
                 text: document.body.innerText.length
             })""",
         )
-        errors = [
-            e
-            for e in browser.events
-            if e.get("method") == "Runtime.exceptionThrown"
-            or (
-                e.get("method") == "Runtime.consoleAPICalled"
-                and e["params"]["type"] in ("error", "assert")
-            )
-            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-        ]
+        errors = console_errors(browser.events)
     page = json.loads(result["result"]["value"])
     assert errors == []
     assert page["measures"] == list(range(1, 20))

@@ -22,6 +22,7 @@ from fastapi import Depends, HTTPException, status
 #: the custom views (resource names) of the platform's pages, one per plugin app
 REPORTS_VIEW = "cm_reports"
 VALIDATION_VIEW = "cm_validation"
+CONSOLE_VIEW = "cm_console"
 
 
 def requires_view(resource_name: str) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
+from consumption_monitor.common.style import style_element
 from consumption_monitor.validation.reports import list_reports, reports_dir
 
 
@@ -29,7 +30,8 @@ def create_app(dependencies: list[Any] | None = None) -> FastAPI:
         )
         return (
             "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>校验报告"
-            "</title></head><body><h1>校验报告</h1><table><tr><th>数据源</th><th>统计期</th>"
+            f"</title>{style_element()}</head><body><h1>校验报告</h1><table><tr><th>数据源</th>"
+            "<th>统计期</th>"
             f"<th>校验运行</th></tr>{rows or '<tr><td colspan=3>暂无</td></tr>'}</table>"
             "</body></html>"
         )

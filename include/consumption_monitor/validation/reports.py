@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from consumption_monitor.common import config
+from consumption_monitor.common.style import style_element
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -95,9 +96,8 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
     out = [
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
-        ".fail{background:#fdecea}.warn{background:#fff4e5}</style></head><body>",
+        style_element(),  # the platform's shared stylesheet (common/style.py)
+        "</head><body>",
         f"<h1>{esc(title)}</h1>",
         "<table>",
         f"<tr><th>数据源</th><td>{esc(spec.title)}（{esc(spec.name)}）</td></tr>",

@@ -9,17 +9,11 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from consumption_monitor.common.style import COLOURS, style_element
 from consumption_monitor.indicators.report.data import KpiLine, ReportData
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATUS_COLOURS = {
-    "已完成": "#2e7d32",
-    "正常推进": "#1565c0",
-    "进度滞后": "#ef6c00",
-    "严重滞后": "#c62828",
-    "暂无数据": "#757575",
-    "监测指标": "#00838f",
-}
+STATUS_COLOURS = COLOURS  # the shared visual language (common/style.py)
 
 
 def fmt(value, digits: int = 2) -> str:
@@ -73,5 +67,9 @@ def render_html(data: ReportData) -> str:
     env.filters["fmt"] = fmt
     template = env.get_template("report.html.j2")
     return template.render(
-        data=data, colours=STATUS_COLOURS, trend_svg=trend_svg, measures_count=19
+        data=data,
+        colours=STATUS_COLOURS,
+        trend_svg=trend_svg,
+        measures_count=19,
+        stylesheet=Markup(style_element()),
     )
