@@ -20,7 +20,7 @@ from typing import Any
 from consumption_monitor.common.identifiers import is_valid_resident_id
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.errors import FeedRejected
-from consumption_monitor.feeds.pii_scan import has_candidates, scrub
+from consumption_monitor.feeds.pii_scan import holds_identifiers, scrub
 from consumption_monitor.feeds.sources.base import Page
 from consumption_monitor.feeds.spec import PiiSpec, StreamSpec
 
@@ -168,7 +168,7 @@ class Pseudonymiser:
                                 )
                         self.apply(stream.pii, record)
                 body = jsoncodec.dumps(doc, parsed_from=page.body)
-            if page.format == "json" and has_candidates(body):
+            if page.format == "json" and holds_identifiers(body):
                 doc, protection.found = scrub(doc, self.pseudonym)
                 if protection.found:
                     body = jsoncodec.dumps(doc, parsed_from=page.body)

@@ -15,16 +15,20 @@ same keyed pseudonym a declared field of that kind gets: the bare pseudonym when
 value is the identifier, ``〔resident_id:<first 16 hex digits>〕`` inside a text, so the
 same person links across batches without the identifier.
 
-Speed (measured decision): most pages carry no personal data outside the declared fields,
-so a page is first tested with one regular expression over its serialised bytes
-(``has_candidates``, ~1 ms per MB); only pages with a candidate are walked record by record.
+Speed (measured decisions): most pages carry no personal data outside the declared fields,
+so a page is first tested on its serialised bytes and walked record by record only when it
+holds a real identifier (``holds_identifiers``). One regular expression with the ID and
+phone shapes over the bytes took 12 ms per 500 kB trade-in page (~2.4 s per 200,000 rows);
+translating the bytes to four symbols and scanning for digit runs takes ~2 ms, and the runs
+(mostly the same all-digit enterprise codes on every row) are classified once each.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from consumption_monitor.common.identifiers import id_check_char
@@ -39,11 +43,26 @@ _MOBILE = rf"(?:(?:\+|00)?86{_SEP})?1[3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}}"
 PATTERN = re.compile(
     rf"{_EDGE_L}(?P<id>{_ID18}|{_ID15}){_EDGE_R}|{_EDGE_L}(?P<mobile>{_MOBILE}){_EDGE_R}"
 )
-# the same shapes over raw bytes (any separator form), for the quick test of a page
-_CANDIDATE = re.compile(
-    rb"(?<![0-9A-Za-z])(?:[1-9]\d{14}(?:\d{2}[\dXx])?"
-    rb"|(?:(?:\+|00)?86[ \-]?)?1[3-9]\d[ \-]?\d{4}[ \-]?\d{4})(?![0-9A-Za-z])"
-)
+
+
+def _byte_classes() -> bytes:
+    """A translation table for the quick test: digits -> ``0``, the separators a phone may
+    carry -> ``s``, X/x (an ID's check character) -> ``x``, other letters -> ``a``, anything
+    else -> space. Runs of digits are then found on a buffer of four symbols."""
+    table = bytearray(b" " * 256)
+    for byte in b"0123456789":
+        table[byte] = ord("0")
+    for byte in b" -":
+        table[byte] = ord("s")
+    for byte in b"ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz":
+        table[byte] = ord("a")
+    for byte in b"Xx":
+        table[byte] = ord("x")
+    return bytes(table)
+
+
+_CLASSES = _byte_classes()
+_RUN = re.compile(rb"0[0s]{9,}[0x]")  # 11 digits or more, with separators, maybe an X
 
 Tokeniser = Callable[[str, str], str]  # (kind, canonical value) -> pseudonym
 #: hex digits of the pseudonym kept in a token inside free text: the first 64 bits of the
@@ -52,18 +71,30 @@ Tokeniser = Callable[[str, str], str]  # (kind, canonical value) -> pseudonym
 TOKEN_HEX = 16
 
 
+def _runs(body: bytes) -> Iterator[bytes]:
+    """Each run of 11+ digits (separators allowed) with one byte of context on each side."""
+    for match in _RUN.finditer(body.translate(_CLASSES)):
+        start, end = match.span()
+        yield body[max(0, start - 1) : end + 1]
+
+
 def has_candidates(body: bytes) -> bool:
-    """Whether the bytes hold anything shaped like an ID or a mobile number."""
-    return _CANDIDATE.search(body) is not None
+    """Whether the bytes hold a run of digits long enough to be an ID or a mobile number
+    (~0.4 ms per 100 kB: a translation and a scan over four symbols)."""
+    return next(_runs(body), None) is not None
+
+
+@lru_cache(maxsize=8192)
+def _names_someone(run: bytes) -> bool:
+    text = run.decode("utf-8", "ignore")
+    return any(classify(m.group(0)) is not None for m in PATTERN.finditer(text))
 
 
 def holds_identifiers(body: bytes) -> bool:
     """Whether the bytes hold a real ID number or mobile number (check character and birth
-    date verified): the quick byte test, then the text's candidates classified."""
-    if not has_candidates(body):
-        return False
-    text = body.decode("utf-8", "ignore")
-    return any(classify(m.group(0)) is not None for m in PATTERN.finditer(text))
+    date verified); the runs found by the quick test are classified, each distinct run once
+    (the same enterprise code on every row of a page costs one check)."""
+    return any(_names_someone(run) for run in _runs(body))
 
 
 def _valid_birth(digits: str) -> bool:
