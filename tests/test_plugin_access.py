@@ -124,3 +124,60 @@ def test_a_user_without_the_permission_is_forbidden(api_server: dict, page: str)
     answer = httpx.get(f"{base}{page}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert answer.status_code == 403
     assert "<h1>" not in answer.text
+
+
+def _document_status(browser, url: str) -> int:
+    """Navigate and return the HTTP status of the main document."""
+    browser.events.clear()
+    browser.send("Page.navigate", url=url)
+    browser.wait_for("Page.loadEventFired")
+    answers = [
+        e["params"]["response"]["status"]
+        for e in browser.events
+        if e.get("method") == "Network.responseReceived"
+        and e["params"].get("type") == "Document"
+        and e["params"]["response"]["url"].startswith(url)
+    ]
+    return answers[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_the_pages_in_a_real_browser_with_and_without_login(api_server: dict, tmp_path) -> None:
+    """Headless Chromium on the live API server: without the login cookie every page is
+    refused; with the cookie the UI sets after login, every page renders without a console
+    error, the console with its feed × period matrix."""
+    from chromium import Chromium, console_errors, is_free
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("chromium is not installed (apt-get install chromium)")
+    port = free_port()
+    assert is_free(port)
+    base = api_server["base"]
+    with Chromium(binary, tmp_path / "profile", port) as browser:
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            browser.send(f"{domain}.enable")
+        for page in PAGES:
+            assert _document_status(browser, f"{base}{page}") == 401, page
+        browser.send(
+            "Network.setCookie",
+            name="_token",
+            value=api_server["tokens"]["operator"],
+            url=base,
+        )
+        seen = {}
+        for page in PAGES:
+            assert _document_status(browser, f"{base}{page}") == 200, page
+            seen[page] = browser.send(
+                "Runtime.evaluate",
+                returnByValue=True,
+                expression="""JSON.stringify({
+                    h1: (document.querySelector('h1') || {}).innerText || '',
+                    rows: document.querySelectorAll('#matrix tbody tr').length,
+                    cells: document.querySelectorAll('#matrix td[data-state]').length})""",
+            )["result"]["value"]
+            assert console_errors(browser.events) == [], page
+    console = json.loads(seen["/cm-console/"])
+    assert console["h1"] == "监测总览" and console["rows"] == 6 and console["cells"] == 6 * 13
+    assert all(json.loads(v)["h1"] for v in seen.values())

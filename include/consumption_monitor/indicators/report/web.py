@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from consumption_monitor.common.periods import PERIOD_RE
+from consumption_monitor.common.style import style_element
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -56,7 +57,8 @@ def create_app(dependencies: list[Any] | None = None) -> FastAPI:
         )
         return (
             '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-            "<title>监测月报</title></head><body><h1>西区提振消费专项行动监测月报</h1>"
+            f"<title>监测月报</title>{style_element()}</head><body>"
+            "<h1>西区提振消费专项行动监测月报</h1>"
             f"<ul>{items or '<li>暂无快照：先运行 cm snapshot 或快照 DAG</li>'}</ul></body></html>"
         )
 
