@@ -19,6 +19,8 @@ from consumption_monitor.alerts.message import Alert
 from consumption_monitor.common.identifiers import uscc_check_char
 from consumption_monitor.feeds.frames import to_frame
 from consumption_monitor.feeds.spec import load_feed
+from consumption_monitor.pipeline.status import operations_status
+from consumption_monitor.pipeline.status import render as render_status
 from consumption_monitor.pipeline.steps import BatchRejected, run_period
 from consumption_monitor.validation.causes import root_causes
 from consumption_monitor.validation.reports import render_validation_report
@@ -100,6 +102,10 @@ def test_a_missing_column_is_said_once_and_its_consequences_are_folded(
     assert len(found[0].consequences) == 8 and len(found[0].evidence) == 2
     # the library's text is kept where engineers look: the technical column
     assert any("BatchData" in row.exception for row in technical)
+
+    status = render_status(operations_status(engine))  # `cm status`
+    assert f"根本原因：{VALUE_YTD}；另有 8 项检查因此无法执行" in status
+    _assert_no_internals(status)
 
 
 def test_independent_failures_are_listed_as_before(feed_server, sqlite_url) -> None:
