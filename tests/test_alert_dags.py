@@ -67,7 +67,7 @@ def test_a_rejected_batch_alerts_once_across_runs_and_recovers(
         "【严重】消费品市场月度监测 2025-03 数据校验未通过",
         f"retail_monthly / {run.run_id}",
         "validate（第 1 次尝试）",  # a rejected batch fails at once: no retries
-        "expect_column_to_exist[value_ytd]",
+        "根本原因**\n1. 字段缺失：value_ytd（above_quota、district_totals）；另有 8 项",
         "措施19",
         "[任务日志](",
         f"/dags/retail_monthly/runs/{run.run_id.replace(':', '%3A').replace('+', '%2B')}",

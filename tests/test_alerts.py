@@ -85,8 +85,8 @@ def test_a_rejected_batch_alerts_once_then_recovers(
         "消费品市场月度监测（retail_monthly）",
         "2025-04",
         "批次已拒收",
-        "【关键】above_quota",
-        "expect_column_to_exist[value_ytd]",
+        "**根本原因**",  # the cause once, its consequences folded (tests/test_root_causes.py)
+        "字段缺失：value_ytd（above_quota、district_totals）；另有 8 项检查因此无法执行",
         "隔离行数**：0",
         "措施19：深入健全消费保障体系（责任单位：区总工会、",  # from the measure catalog
         "区统计局",
@@ -101,7 +101,7 @@ def test_a_rejected_batch_alerts_once_then_recovers(
     assert mail["Subject"] == "【严重】消费品市场月度监测 2025-04 数据校验未通过"
     assert mail["X-Envelope-To"] == "ops@xiqu.example,stats@xiqu.example"
     html = mail.get_body(("html",)).get_content()
-    assert "expect_column_to_exist[value_ytd]" in html and "措施19" in html
+    assert "字段缺失：value_ytd（above_quota、district_totals）" in html and "措施19" in html
 
     # the same failure again (a rerun): nothing new within the window
     error = _reject(feed_server, warehouse_url, "2025-04")
@@ -374,7 +374,7 @@ def test_alerts_preview_injects_a_bad_batch_and_shows_the_alert(
     assert data["alert"]["title"] == "【严重】消费品市场月度监测 2025-04 数据校验未通过"
     assert data["payloads"]["dingtalk"]["msgtype"] == "markdown"
     assert data["payloads"]["feishu"]["msg_type"] == "post"
-    assert "expect_column_to_exist[value_ytd]" in data["text"]
+    assert "字段缺失：value_ytd（above_quota、district_totals）" in data["text"]
     assert not (tmp_path / "data" / "warehouse.db").exists()  # only the scratch warehouse
     assert (
         main(["alerts", "preview", "--feed", FEED, "--period", "2025-04", "--fault", "bad_rows"])

@@ -21,6 +21,7 @@ from consumption_monitor.alerts.measures import MeasureRef
 from consumption_monitor.alerts.message import Alert, Link, Section
 from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.validation.causes import RootCause, causes_from_summary
 from consumption_monitor.validation.runner import expectation_label
 from consumption_monitor.warehouse import schema
 
@@ -41,12 +42,13 @@ class Problem:
     unexpected_count: int | None
     element_count: int | None
     sample: tuple[Any, ...]
-    exception: str | None = None
+    exception: str | None = None  # the library's text: kept for the log, never shown
+    index: int = -1
 
     def line(self) -> str:
         what = f"{self.description}（{self.label}）" if self.description else self.label
         if self.unexpected_count is None:  # a table-level check, or one that could not run
-            result = f"未通过（{_short(self.exception, 80)}）" if self.exception else "未通过"
+            result = "无法执行（技术细节见任务日志）" if self.exception else "未通过"
         else:
             total = f"/{self.element_count}" if self.element_count is not None else ""
             shown = "、".join(_short(v) for v in self.sample[:SAMPLES_SHOWN])
@@ -68,10 +70,18 @@ class ValidationFacts:
     rows_quarantined: int
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     current_batch: str | None = None  # the period's loaded version, when there is one
+    causes: tuple[RootCause, ...] = ()  # why checks failed; their consequences are folded
+
+    @property
+    def listed(self) -> tuple[Problem, ...]:
+        """The problems no root cause explains: each is said on its own line."""
+        explained = {c for cause in self.causes for c in cause.explains()}
+        return tuple(p for p in self.problems if (p.stream, p.index) not in explained)
 
     @property
     def signature(self) -> str:
-        keys = sorted(f"{p.severity}:{p.stream}:{p.label}" for p in self.problems)
+        keys = sorted(f"{p.severity}:{p.stream}:{p.label}" for p in self.listed)
+        keys += sorted(f"cause:{c.kind}:{c.column}:{','.join(c.streams)}" for c in self.causes)
         return _digest([self.verdict, *keys])
 
 
@@ -90,7 +100,7 @@ def validation_facts(
     """The latest validation run of (feed, period), within one DAG run when given."""
     runs = schema.audit_load_run
     stmt = (
-        select(runs.c.run_id, runs.c.batch_id, runs.c.outcome)
+        select(runs.c.run_id, runs.c.batch_id, runs.c.outcome, runs.c.message)
         .where(runs.c.feed == feed, runs.c.period == period, runs.c.step == "validate")
         .order_by(runs.c.finished_at.desc())
         .limit(1)
@@ -120,6 +130,7 @@ def validation_facts(
             element_count=r["element_count"],
             sample=tuple(json.loads(r["sample"] or "[]")),
             exception=r["exception"],
+            index=r["expectation_index"],
         )
         for r in rows
     )
@@ -132,7 +143,19 @@ def validation_facts(
     current = conn.execute(
         select(b.c.batch_id).where(b.c.feed == feed, b.c.period == period, b.c.is_current)
     ).scalar()
-    return ValidationFacts(run.run_id, run.batch_id, run.outcome, received, held, problems, current)
+    causes = tuple(causes_from_summary(_summary(run.message)))
+    return ValidationFacts(
+        run.run_id, run.batch_id, run.outcome, received, held, problems, current, causes
+    )
+
+
+def _summary(message: str | None) -> dict[str, Any]:
+    """The validation summary stored as the run's message (older runs: maybe not JSON)."""
+    try:
+        data = json.loads(message or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _run_facts(run: RunContext) -> list[tuple[str, str]]:
@@ -179,10 +202,14 @@ def validation_alert(
     rejected = facts.verdict == "rejected"
     if not rejected and not facts.problems and not facts.rows_quarantined:
         return None
-    shown = facts.problems[:PROBLEMS_SHOWN]
+    listed = facts.listed
+    shown = listed[:PROBLEMS_SHOWN]
     lines = tuple(p.line() for p in shown)
-    if len(facts.problems) > len(shown):
-        lines += (f"……另有 {len(facts.problems) - len(shown)} 项，见校验报告",)
+    if len(listed) > len(shown):
+        lines += (f"……另有 {len(listed) - len(shown)} 项，见校验报告",)
+    sections = (Section("根本原因", tuple(c.line() for c in facts.causes)),) if facts.causes else ()
+    if lines or not sections:
+        sections += (Section("未通过的校验", lines),)
     if not rejected:
         outcome = "已入库，但存在校验警告或隔离行，请核实"
     elif facts.current_batch:
@@ -205,7 +232,7 @@ def validation_alert(
             ("批次", f"{facts.batch_id}（收到 {received} 行）"),
             ("隔离行数", str(facts.rows_quarantined)),
         ),
-        sections=(Section("未通过的校验", lines), *_measures(measures)),
+        sections=(*sections, *_measures(measures)),
         links=_links(run, report_url),
         batch_id=facts.batch_id,
         dag_id=run.dag_id,

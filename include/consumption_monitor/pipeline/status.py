@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from consumption_monitor.alerts.lateness import due_date, late_periods
 from consumption_monitor.common.periods import Period, bureau_today
 from consumption_monitor.feeds.spec import list_feeds, load_feed
+from consumption_monitor.validation.causes import root_causes
 from consumption_monitor.warehouse import schema
 
 VERDICTS = {"passed": "通过", "warning": "有警告", "rejected": "拒收", None: "—"}
@@ -53,6 +54,8 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
             ).all()
         )
         loaded = set(loaded_at)
+        # why the newest batch (when it is not the loaded one) failed: its root causes
+        causes = root_causes(conn, feed, newest.period) if newest is not None else []
         alerts = conn.execute(
             select(a.c.period, a.c.kind, a.c.level, a.c.title, func.min(a.c.sent_at))
             .where(
@@ -74,7 +77,7 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
         "last_loaded": _batch(current),
         "newest_batch": None
         if newest is None or (current and newest.batch_id == current.batch_id)
-        else _batch(newest),
+        else {**_batch(newest), "root_causes": [c.line() for c in causes]},
         "late": [{"period": x.period, "due": x.due.isoformat()} for x in late],
         "next_due": {"period": str(next_period), "due": due_date(spec, next_period).isoformat()},
         "open_alerts": [
@@ -137,6 +140,7 @@ def render(data: dict[str, Any]) -> str:
                 f"  最新批次 {newest['period']} {newest['batch_id']}：{newest['status']}，"
                 f"校验{VERDICTS.get(newest['verdict'], newest['verdict'])}"
             )
+            lines += [f"    根本原因：{line}" for line in newest.get("root_causes", ())]
         if f["late"]:
             late = "、".join(f"{x['period']}（应于 {x['due']}）" for x in f["late"])
             lines.append(f"  逾期未入库：{late}")

@@ -120,14 +120,9 @@ def validate_step(
         "report": _write_report(engine, run_id),
     }
     if report.rejected:
-        reasons = "; ".join(
-            f"{o.stream}: {o.description} ({o.label()}, "
-            + (f"不符 {o.unexpected_count}" if o.unexpected_count is not None else "整批检查未通过")
-            + f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
-            for o in report.failures("critical")
-        )
         raise BatchRejected(
-            f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库：{reasons}"
+            f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库："
+            f"{report.reasons()}"
         )
     return summary
 

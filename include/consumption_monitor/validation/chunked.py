@@ -22,6 +22,7 @@ from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.validation.causes import StreamProfile, diagnose
 from consumption_monitor.validation.derivation_registry import DeriveContext
 from consumption_monitor.validation.history import HistoryCheck, make_checks
 from consumption_monitor.validation.runner import (
@@ -94,16 +95,19 @@ def validate_chunked(
     quarantine: dict[str, dict[int, list[str]]] = {}
     kept: Quarantined = {}
     rows: dict[str, int] = {}
+    profiles: dict[str, StreamProfile] = {}
     for stream in feed.streams:
         merged: dict[int, Outcome] = {}
         failed: dict[int, list[str]] = {}
         checks = make_checks(stream, period, engine, (extracted or {}).get(stream.name, 0))
         runners: Runners = {}  # GX runners built once per batch, not per chunk
         count = 0
+        profiles[stream.name] = seen = StreamProfile()
         frames = iter_frames(feed, batch_dir, stream)
         spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
         for i, frame in enumerate(frames):
             count += len(frame)
+            seen.observe(frame)
             spool.write(frame)  # typed once: the load reads these back
             ctx = DeriveContext(
                 period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
@@ -119,7 +123,9 @@ def validate_chunked(
         spool.close()
         if count == 0:  # an empty period still meets its suite (row count, columns)
             ctx = DeriveContext(period=period, frames={}, keys={})
-            chunk_outcomes, _ = _check_stream(stream, to_frame(stream, []), ctx, period)
+            empty = to_frame(stream, [])
+            seen.observe(empty)
+            chunk_outcomes, _ = _check_stream(stream, empty, ctx, period)
             merged = {o.index: o for o in chunk_outcomes}
         stream_outcomes = [merged[k] for k in sorted(merged)]
         for outcome in stream_outcomes:
@@ -144,6 +150,7 @@ def validate_chunked(
         quarantine=quarantine,
         rows=rows,
         entity_keys={s.name: s.audit_key for s in feed.streams if s.audit_key},
+        causes=diagnose(feed, profiles, outcomes),
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report, kept

@@ -15,8 +15,9 @@ derivations, imports them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -33,14 +34,37 @@ class DeriveContext:
 
 Derivation = Callable[..., pd.DataFrame]  # (frame, stream, ctx, **params from the spec)
 REGISTRY: dict[str, Derivation] = {}
+# What a derivation reads and writes, as column names or functions of the spec's
+# parameters. ``<stream>.<column>`` reads another stream of the batch. Used to trace a
+# failed check on a ``_`` column back to a missing or unreadable input (causes.py).
+Columns = Sequence[str] | Callable[..., Iterable[str]]
+DECLARED: dict[str, tuple[Columns, Columns]] = {}
 
 
-def derivation(name: str) -> Callable[[Derivation], Derivation]:
+def derivation(
+    name: str, *, inputs: Columns = (), outputs: Columns = ()
+) -> Callable[[Derivation], Derivation]:
     def register(fn: Derivation) -> Derivation:
         REGISTRY[name] = fn
+        DECLARED[name] = (inputs, outputs)
         return fn
 
     return register
+
+
+def _resolve(columns: Columns, params: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(columns(**params) if callable(columns) else columns)
+
+
+def derived_inputs(steps: Iterable[DeriveSpec | str]) -> dict[str, set[str]]:
+    """Each derived column of the steps -> the columns it is computed from (as declared)."""
+    out: dict[str, set[str]] = {}
+    for step in steps:
+        spec = DeriveSpec(step) if isinstance(step, str) else step
+        inputs, outputs = DECLARED.get(spec.name, ((), ()))
+        for column in _resolve(outputs, spec.kwargs):
+            out.setdefault(column, set()).update(_resolve(inputs, spec.kwargs))
+    return out
 
 
 def apply(

@@ -16,7 +16,7 @@ from consumption_monitor.common.periods import Period
 from consumption_monitor.validation.derivation_registry import DeriveContext, derivation
 
 
-@derivation("uscc_check")
+@derivation("uscc_check", inputs=("uscc",), outputs=("_uscc_check_ok",))
 def uscc_check(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataFrame:
     """``_uscc_check_ok``: the 18th character matches (null when the code is malformed)."""
     if "uscc" not in frame:
@@ -35,7 +35,7 @@ def _gap_pct(expected: pd.Series, actual: pd.Series) -> pd.Series:
     return ((expected - actual) / base * 100).round(6)
 
 
-@derivation("ytd_continuity")
+@derivation("ytd_continuity", inputs=("value_month", "value_ytd"), outputs=("_ytd_gap_pct",))
 def ytd_continuity(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataFrame:
     """``_ytd_gap_pct``: previous period's YTD + this month vs this YTD, in percent.
 
@@ -57,7 +57,11 @@ def ytd_continuity(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.D
     return frame
 
 
-@derivation("above_quota_components")
+@derivation(
+    "above_quota_components",
+    inputs=("indicator_code", "value_ytd", "above_quota.value_ytd"),
+    outputs=("_components_gap_pct",),
+)
 def above_quota_components(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataFrame:
     """``_components_gap_pct`` on the 限额以上 row: Σ enterprise YTD vs the published total."""
     frame["_components_gap_pct"] = pd.Series(
@@ -78,7 +82,11 @@ def _empty(frame: pd.DataFrame, dtype: str) -> pd.Series:
     return pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
 
 
-@derivation("ytd_monotonic")
+@derivation(
+    "ytd_monotonic",
+    inputs=lambda columns: columns,
+    outputs=("_ytd_monotonic_ok",),
+)
 def ytd_monotonic(
     frame: pd.DataFrame, stream: str, ctx: DeriveContext, columns: list[str]
 ) -> pd.DataFrame:
@@ -113,7 +121,11 @@ def ytd_monotonic(
     return frame
 
 
-@derivation("date_in_period")
+@derivation(
+    "date_in_period",
+    inputs=lambda column: (column,),
+    outputs=lambda column: (f"_{column}_in_period",),
+)
 def date_in_period(
     frame: pd.DataFrame, stream: str, ctx: DeriveContext, column: str
 ) -> pd.DataFrame:

@@ -72,16 +72,17 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
     from sqlalchemy import select
 
     from consumption_monitor.feeds.spec import load_feed
-    from consumption_monitor.validation.runner import expectation_label
     from consumption_monitor.warehouse import schema
 
     esc = html.escape
     run = _run(conn, run_id)
     spec = load_feed(run["feed"])
     v = schema.audit_validation_result
-    results = conn.execute(
-        select(v).where(v.c.run_id == run_id).order_by(v.c.stream, v.c.expectation_index)
-    ).mappings()
+    results = list(
+        conn.execute(
+            select(v).where(v.c.run_id == run_id).order_by(v.c.stream, v.c.expectation_index)
+        ).mappings()
+    )
     q = schema.audit_quarantine
     held = list(
         conn.execute(
@@ -108,24 +109,8 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         f"<tr><th>DAG 运行</th><td>{esc(str(run['dag_id'] or '—'))} / "
         f"{esc(str(run['dag_run_id'] or '—'))} / {esc(str(run['task_id'] or '—'))}</td></tr>",
         "</table>",
-        "<h2>校验项</h2><table><tr><th>数据流</th><th>校验</th><th>级别</th><th>说明</th>"
-        "<th>结果</th><th>不符/总数</th><th>样例</th></tr>",
     ]
-    for r in results:
-        css = "" if r["success"] else ("fail" if r["severity"] == "critical" else "warn")
-        label = expectation_label(r["expectation_type"], r["column_name"])
-        sample = ", ".join(
-            json.dumps(s, ensure_ascii=False) for s in json.loads(r["sample"] or "[]")
-        )
-        counts = f"{r['unexpected_count'] if r['unexpected_count'] is not None else '—'}"
-        counts += f"/{r['element_count']}" if r["element_count"] is not None else ""
-        out.append(
-            f"<tr class='{css}'><td>{esc(r['stream'])}</td><td>{esc(label)}</td>"
-            f"<td>{esc(r['severity'])}</td><td>{esc(r['description'] or '')}</td>"
-            f"<td>{'通过' if r['success'] else '未通过'}</td><td>{esc(counts)}</td>"
-            f"<td>{esc(sample)}{esc(r['exception'] or '')}</td></tr>"
-        )
-    out.append("</table>")
+    out += _results_sections(results, _causes(run["message"]))
     out.append(f"<h2>隔离行（{len(held)}{'+' if len(held) == QUARANTINE_SHOWN else ''}）</h2>")
     if held:
         out.append(
@@ -141,6 +126,70 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         out.append("<p>无</p>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+RESULT_HEAD = (
+    "<table><tr><th>数据流</th><th>校验</th><th>级别</th><th>说明</th>"
+    "<th>结果</th><th>不符/总数</th><th>样例</th></tr>"
+)
+UNRUN = "无法执行（技术细节见任务日志）"  # a library's exception text is never shown
+
+
+def _causes(message: str | None) -> list[Any]:
+    from consumption_monitor.validation.causes import causes_from_summary
+
+    try:
+        summary = json.loads(message or "{}")
+    except ValueError:
+        return []
+    return causes_from_summary(summary) if isinstance(summary, dict) else []
+
+
+def _result_row(r: Any, result: str | None = None) -> str:
+    from consumption_monitor.validation.runner import expectation_label
+
+    esc = html.escape
+    css = "" if r["success"] else ("fail" if r["severity"] == "critical" else "warn")
+    label = expectation_label(r["expectation_type"], r["column_name"])
+    sample = ", ".join(json.dumps(s, ensure_ascii=False) for s in json.loads(r["sample"] or "[]"))
+    counts = f"{r['unexpected_count'] if r['unexpected_count'] is not None else '—'}"
+    counts += f"/{r['element_count']}" if r["element_count"] is not None else ""
+    if result is None:
+        result = "通过" if r["success"] else (UNRUN if r["exception"] else "未通过")
+    return (
+        f"<tr class='{css}'><td>{esc(r['stream'])}</td><td>{esc(label)}</td>"
+        f"<td>{esc(r['severity'])}</td><td>{esc(r['description'] or '')}</td>"
+        f"<td>{esc(result)}</td><td>{esc(counts)}</td><td>{esc(sample)}</td></tr>"
+    )
+
+
+def _results_sections(results: list[Any], causes: list[Any]) -> list[str]:
+    """The root causes first, then the failures they do not explain, then the checks that
+    could not run because of a cause (folded, each naming it), then the checks passed."""
+    esc = html.escape
+    key = {id(r): (r["stream"], r["expectation_index"]) for r in results}
+    by_check = {c: cause for cause in causes for c in cause.explains()}
+    failed = [r for r in results if not r["success"] and key[id(r)] not in by_check]
+    folded = [r for r in results if not r["success"] and key[id(r)] in by_check]
+    passed = [r for r in results if r["success"]]
+    out: list[str] = []
+    if causes:
+        out.append("<h2>根本原因</h2><ol>")
+        out += [f"<li>{esc(cause.line())}</li>" for cause in causes]
+        out.append("</ol>")
+    out.append(f"<h2>未通过的校验（{len(failed)}）</h2>")
+    none = "<p>除上述根本原因外无</p>" if causes else "<p>无</p>"
+    out += [RESULT_HEAD, *(_result_row(r) for r in failed), "</table>"] if failed else [none]
+    if folded:
+        out.append(f"<h2>根本原因涉及的校验（{len(folded)}）</h2>{RESULT_HEAD}")
+        for r in folded:
+            cause = by_check[key[id(r)]]
+            said = "未通过（即根本原因）" if key[id(r)] in cause.evidence else "因此无法执行"
+            out.append(_result_row(r, f"{said}：{cause.message}"))
+        out.append("</table>")
+    out.append(f"<h2>通过的校验（{len(passed)}）</h2>")
+    out += [RESULT_HEAD, *(_result_row(r) for r in passed), "</table>"] if passed else ["<p>无</p>"]
+    return out
 
 
 def write_validation_report(engine: Engine, run_id: str, root: Path | None = None) -> Path:

@@ -21,6 +21,7 @@ import pandas as pd
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation import derivations, tradein
+from consumption_monitor.validation.causes import RootCause, diagnose, profile
 from consumption_monitor.validation.derivation_registry import DeriveContext, apply
 from consumption_monitor.validation.suites import build_suite, stream_suite
 
@@ -71,6 +72,8 @@ class ValidationReport:
     rows: dict[str, int]
     # stream -> the column quarantine listings group by (e.g. the enterprise USCC)
     entity_keys: dict[str, str] = field(default_factory=dict)
+    # why checks failed, each with the checks it explains (causes.py)
+    causes: list[RootCause] = field(default_factory=list)
 
     @property
     def rejected(self) -> bool:
@@ -87,6 +90,23 @@ class ValidationReport:
     def failures(self, severity: str | None = None) -> list[Outcome]:
         return [o for o in self.outcomes if not o.success and severity in (None, o.severity)]
 
+    def unexplained(self, severity: str | None = None) -> list[Outcome]:
+        """Failed checks that no root cause explains: the failures to list one by one."""
+        explained = {c for cause in self.causes for c in cause.explains()}
+        return [o for o in self.failures(severity) if (o.stream, o.index) not in explained]
+
+    def reasons(self) -> str:
+        """Why the batch was rejected, for the task's error line: the causes first, then
+        the other critical failures (never a library's exception text)."""
+        parts = [cause.line() for cause in self.causes]
+        parts += [
+            f"{o.stream}: {o.description} ({o.label()}, "
+            + (f"不符 {o.unexpected_count}" if o.unexpected_count is not None else "整批检查未通过")
+            + f"{', 样例 ' + str(o.sample[:3]) if o.sample else ''})"
+            for o in self.unexplained("critical")
+        ]
+        return "; ".join(parts)
+
     @property
     def quarantined_rows(self) -> int:
         return sum(len(rows) for rows in self.quarantine.values())
@@ -102,6 +122,7 @@ class ValidationReport:
             "evaluated": len(self.outcomes),
             "failed_critical": [f"{o.stream}:{o.label()}" for o in self.failures("critical")],
             "failed_warning": [f"{o.stream}:{o.label()}" for o in self.failures("warning")],
+            "root_causes": [cause.to_dict() for cause in self.causes],
         }
 
 
@@ -228,6 +249,9 @@ def _check_stream(
     outcomes = sorted(
         (_outcome(stream.name, stream.suite_name, r) for r in results), key=lambda o: o.index
     )
+    for o in outcomes:  # the library's text goes to the task log, never to an operator
+        if o.exception:
+            log.info("%s: %s could not run: %s", stream.name, o.label(), o.exception)
     rows: dict[int, list[str]] = {}
     for outcome in outcomes:
         if outcome.severity != "critical":
@@ -264,6 +288,7 @@ def validate_batch(
         outcomes=outcomes,
         quarantine=quarantine,
         rows={name: len(frame) for name, frame in frames.items()},
+        causes=diagnose(feed, profile(frames), outcomes),
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report

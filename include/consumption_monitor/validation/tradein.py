@@ -77,7 +77,11 @@ def _limit(rule: CategoryRule, price: np.ndarray, grade: np.ndarray) -> tuple[np
     return bound, computable, grade_ok
 
 
-@derivation("tradein_rules")
+@derivation(
+    "tradein_rules",
+    inputs=("sale_date", "category_group", "price", "energy_grade", "subsidy", "category"),
+    outputs=(*FLAGS, "_subsidy_max"),
+)
 def tradein_rules(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataFrame:
     """Column-wise, one category at a time: a chunk has tens of thousands of rows and a
     dozen or so categories, so the rules are applied as array operations per category."""
