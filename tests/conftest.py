@@ -331,25 +331,14 @@ def alert_connections(
 
 
 def files_with_identifiers(root: Path) -> list[str]:
-    """Files under ``root`` holding a real ID number or mobile number (``feeds.pii_scan``:
-    check character and birth date verified), workbooks and other zips read part by part."""
-    import io
-    import zipfile
+    """Files under ``root`` holding a real ID number or mobile number (check character and
+    birth date verified; workbooks and other zips read part by part)."""
+    from consumption_monitor.feeds.pii_scan import file_holds_identifiers
 
-    from consumption_monitor.feeds.pii_scan import holds_identifiers
-
-    hits = []
-    for path in sorted(root.rglob("*")) if root.exists() else []:
-        if not path.is_file():
-            continue
-        body = path.read_bytes()
-        parts = [body]
-        if zipfile.is_zipfile(io.BytesIO(body)):
-            with zipfile.ZipFile(io.BytesIO(body)) as archive:
-                parts = [archive.read(info) for info in archive.infolist()]
-        if any(holds_identifiers(part) for part in parts):
-            hits.append(str(path.relative_to(root)))
-    return hits
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return [
+        str(p.relative_to(root)) for p in files if file_holds_identifiers(p.read_bytes(), 2**34)
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,9 @@ translating the bytes to four symbols and scanning for digit runs takes ~2 ms, a
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date
 from functools import lru_cache
@@ -95,6 +97,27 @@ def holds_identifiers(body: bytes) -> bool:
     date verified); the runs found by the quick test are classified, each distinct run once
     (the same enterprise code on every row of a page costs one check)."""
     return any(_names_someone(run) for run in _runs(body))
+
+
+def file_holds_identifiers(body: bytes, limit: int) -> bool:
+    """Whether a file may hold an ID number or a phone: its bytes, or for a workbook (a
+    zip) its decompressed parts, read in bounded chunks; a file that cannot be read whole
+    within ``limit`` decompressed bytes (a zip bomb) counts as holding one."""
+    if not zipfile.is_zipfile(io.BytesIO(body)):
+        return holds_identifiers(body)
+    seen, tail = 0, b""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    while chunk := member.read(1 << 20):
+                        seen += len(chunk)
+                        if seen > limit or holds_identifiers(tail + chunk):
+                            return True
+                        tail = chunk[-32:]  # a number split across two chunks
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
+        return holds_identifiers(body)
+    return False
 
 
 def _valid_birth(digits: str) -> bool:

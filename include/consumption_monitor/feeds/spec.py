@@ -79,9 +79,14 @@ class ExtractLimits:
     max_batch_bytes: int = 2048 * MIB  # all pages of all streams of one period
     max_batch_pages: int = 20_000  # all pages of all streams of one period
     deadline_s: float = 2 * 3600.0  # the whole extraction, a slow trickle included
+    # one dropped workbook (file sources; far above a real ledger: 2,000 rows of 6-10
+    # columns are < 1 MB unzipped); a breach rejects that file only
+    max_file_bytes: int = 5_000_000
+    max_uncompressed_bytes: int = 20_000_000  # from the zip directory, before unpacking
+    max_rows_per_sheet: int = 5_000
 
     def __post_init__(self) -> None:
-        for name in ("max_page_bytes", "max_batch_bytes", "max_batch_pages", "deadline_s"):
+        for name in self.__dataclass_fields__:
             if not getattr(self, name) > 0:
                 raise SpecError(f"limits.{name} must be positive")
 

@@ -26,13 +26,11 @@ units' files stay, and the same set of files always gives the same batch id.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import shutil
-import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,9 +40,9 @@ from consumption_monitor.common import config
 from consumption_monitor.common.files import write_atomic
 from consumption_monitor.common.periods import Period, last_full_month
 from consumption_monitor.feeds.errors import FeedRejected, PeriodNotPublished
-from consumption_monitor.feeds.pii_scan import holds_identifiers, mask_text
+from consumption_monitor.feeds.pii_scan import file_holds_identifiers, mask_text
 from consumption_monitor.feeds.sources.base import Page
-from consumption_monitor.feeds.sources.workbook import FileRejected, Limits, read_workbook
+from consumption_monitor.feeds.sources.workbook import FileRejected, read_workbook
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -90,33 +88,12 @@ def shown_name(name: str) -> str:
     return f"{name[: SHOWN_CHARS - 20]}…{name[-19:]}"
 
 
-def _holds_identifiers(body: bytes, limit: int) -> bool:
-    """Whether a file may hold an ID number or a phone: its bytes, or for a workbook (a
-    zip) its decompressed parts, read in bounded chunks; a part that cannot be read whole
-    within ``limit`` bytes (a zip bomb) counts as holding one."""
-    if not zipfile.is_zipfile(io.BytesIO(body)):
-        return holds_identifiers(body)
-    seen, tail = 0, b""
-    try:
-        with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            for info in archive.infolist():
-                with archive.open(info) as member:
-                    while chunk := member.read(1 << 20):
-                        seen += len(chunk)
-                        if seen > limit or holds_identifiers(tail + chunk):
-                            return True
-                        tail = chunk[-32:]  # a number split across two chunks
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
-        return holds_identifiers(body)
-    return False
-
-
 def _keep_protected_only(target: Path, limit: int) -> str:
     """A file set aside (rejected or duplicate) that may hold clear personal data is not
     kept: only its checksum, size and reason are (the unit still has its file). Returns
     what to add to the reason."""
     body = target.read_bytes()
-    if not _holds_identifiers(body, limit):
+    if not file_holds_identifiers(body, limit):
         return ""
     target.unlink()
     digest = hashlib.sha256(body).hexdigest()[:16]
@@ -131,7 +108,7 @@ class FileDropSource:
     def __init__(self, feed: FeedSpec, root: Path | None = None) -> None:
         self.feed = feed
         self.folder = drop_dir(feed, root)
-        self.limits = Limits.of(feed)
+        self.limits = feed.limits
         self.on_unparseable: Callable[[Page, str], None] | None = None  # files never retry
         self.notes: list[str] = []
         self._intake_done = False
@@ -312,9 +289,7 @@ class FileDropSource:
         keeps no clear identifier either. The sidecar keeps the received sha256, so the same
         file dropped again is still recognised as a duplicate."""
         stored = self.folder / str(page.params["stored_as"])
-        partial = stored.with_suffix(".protecting")
-        partial.write_bytes(page.body)
-        partial.replace(stored)
+        write_atomic(stored, page.body)
 
     # --- the Source protocol -------------------------------------------------------------
 

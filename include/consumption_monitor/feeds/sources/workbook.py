@@ -37,7 +37,6 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from consumption_monitor.feeds.sources.workbook_checks import (
     FileRejected,
-    Limits,
     check_container,
     uncached_formulas,
 )
@@ -63,7 +62,7 @@ from consumption_monitor.feeds.sources.workbook_read import (
     template_version,
     unit_choices,
 )
-from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.feeds.spec import ExtractLimits, FeedSpec, StreamSpec
 
 __all__ = [
     "CODES_SHEET",
@@ -73,7 +72,6 @@ __all__ = [
     "META_SHEET",
     "FileRejected",
     "LedgerFile",
-    "Limits",
     "build_workbook",
     "normalise_date",
     "normalise_number",
@@ -221,7 +219,7 @@ def workbook_bytes(wb: Workbook) -> bytes:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _open(body: bytes, where: str, limits: Limits):
+def _open(body: bytes, where: str, limits: ExtractLimits):
     check_container(body, where, limits)
     try:
         return load_workbook(io.BytesIO(body), data_only=True)
@@ -230,11 +228,11 @@ def _open(body: bytes, where: str, limits: Limits):
 
 
 def read_workbook(
-    feed: FeedSpec, body: bytes, file_name: str, limits: Limits | None = None
+    feed: FeedSpec, body: bytes, file_name: str, limits: ExtractLimits | None = None
 ) -> LedgerFile:
     """Parse a dropped workbook; raises FileRejected naming the file, unit, sheet and cell
     (one line, Chinese). What loads with a remark is in ``LedgerFile.notes``."""
-    limits = limits or Limits.of(feed)
+    limits = limits or feed.limits
     wb = _open(body, f"文件 {file_name}", limits)
     stream = read_meta(wb, feed, f"文件 {file_name}")
     if stream.path not in wb.sheetnames:

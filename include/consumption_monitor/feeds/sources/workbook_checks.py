@@ -5,11 +5,9 @@ beside openpyxl's reading (formulas without a cached value, which ``data_only=Tr
 as an empty cell). Each failure is a :class:`FileRejected` with a one-line Chinese reason;
 the file source rejects that file only.
 
-Limits come from the feed spec's ``source`` block, with defaults far above a real ledger
-(2,000 rows of 6-10 columns is < 1 MB unzipped)::
-
-    source: {kind: file, max_file_bytes: 5000000, max_uncompressed_bytes: 20000000,
-             max_rows_per_sheet: 5000}
+Limits come from the feed spec's ``limits:`` block (``feeds.spec.ExtractLimits``:
+``max_file_bytes``, ``max_uncompressed_bytes``, ``max_rows_per_sheet``), the one home of
+every extraction limit.
 """
 
 from __future__ import annotations
@@ -18,11 +16,9 @@ import io
 import posixpath
 import re
 import zipfile
-from dataclasses import dataclass
-from typing import Any
 from xml.etree import ElementTree
 
-from consumption_monitor.feeds.spec import FeedSpec
+from consumption_monitor.feeds.spec import ExtractLimits
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -37,32 +33,11 @@ class FileRejected(ValueError):
     """A workbook that cannot be read as its template: nothing of it is loaded."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one dropped file may cost; each breach rejects that file only."""
-
-    max_file_bytes: int = 5_000_000
-    max_uncompressed_bytes: int = 20_000_000
-    max_rows_per_sheet: int = 5_000
-
-    @classmethod
-    def of(cls, feed: FeedSpec) -> Limits:
-        options = feed.source_options
-        values: dict[str, Any] = {}
-        for name in ("max_file_bytes", "max_uncompressed_bytes", "max_rows_per_sheet"):
-            if name in options:
-                value = int(options[name])
-                if value <= 0:
-                    raise ValueError(f"feed {feed.name}: source.{name} must be positive")
-                values[name] = value
-        return cls(**values)
-
-
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
-def check_container(body: bytes, where: str, limits: Limits) -> None:
+def check_container(body: bytes, where: str, limits: ExtractLimits) -> None:
     """Refuse what is not an .xlsx zip, or is bigger than the limits say, before openpyxl
     decompresses anything: the sizes are the ones the zip declares (``infolist``), which
     ``zipfile`` then enforces while reading (a member longer than declared fails its CRC)."""
