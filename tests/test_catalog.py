@@ -105,7 +105,7 @@ def test_every_numeric_target_of_the_seed(catalog: Catalog) -> None:
 
 def test_lookups(catalog: Catalog) -> None:
     kpi = catalog.kpi("m19_reports_on_time")
-    assert (kpi.target.value, kpi.target.comparator, kpi.pace) == (99, ">=", "level")
+    assert (kpi.target.value, kpi.target.comparator, kpi.pace.kind) == (99, ">=", "level")
     assert kpi.feed == "complaints_12315"
     assert catalog.kpi("m11_consumption_driven").scale == pytest.approx(0.0001)
     assert [m.number for m in catalog.measures_for_feed("employment_monthly")] == [1, 6]
@@ -193,8 +193,9 @@ def test_every_source_exists_in_a_migrated_warehouse(warehouse_url: str) -> None
         if not kpi.source or kpi.source in PENDING_SOURCES:
             continue
         have = {c["name"] for c in inspector.get_columns(kpi.source)}
-        grain = "year" if kpi.aggregation == "count_year" else "period"
-        wanted = {*kpi.columns.values(), *kpi.filter, grain}
+        wanted = {*kpi.columns.values(), *kpi.filter, "period"}
+        if kpi.panel:
+            wanted.add(kpi.panel)
         if kpi.aggregation == "milestone":
             wanted |= {"task", "status", "status_date"}
         assert wanted <= have, f"{kpi.id}: {kpi.source} lacks {wanted - have}"

@@ -29,7 +29,8 @@ latest as (
     select
         snapshot_id, kpi_id, period, measure_no, kind, name, unit,
         actual_month, actual_ytd, prior_ytd, yoy_month_pct, yoy_ytd_pct, yoy_basis,
-        target_value, target_comparator, months_elapsed, expected_to_date,
+        comparable_ytd, target_value, target_comparator, months_elapsed, pace, pace_basis,
+        expected_to_date,
         completion_ratio, status, milestone_status, status_date,
         data_period, data_loaded_at, source_batches, validation_state,
         previous_snapshot_id, computed_at

@@ -16,6 +16,11 @@ COLOURS: dict[str, str] = {
     "正常推进": "#1565c0",
     "进度滞后": "#ef6c00",
     "严重滞后": "#c62828",
+    "达标": "#558b2f",  # a rate held so far this year
+    "未达标": "#c62828",
+    "未到期": "#78909c",  # a one-off deliverable not yet due
+    "逾期": "#ad1457",
+    "与2月合并发布": "#9e9e9e",  # no January release: comes with February
     "暂无数据": "#757575",
     "监测指标": "#00838f",
 }

@@ -28,12 +28,28 @@ AGGREGATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ytd_value": (frozenset({"ytd"}), frozenset({"month", "yoy_ytd", "yoy_month"})),
     "sum_months": (frozenset({"value"}), frozenset()),
     "ratio_months": (frozenset({"numerator", "denominator"}), frozenset()),
-    "count_year": (frozenset(), frozenset()),
+    "count_year": (frozenset({"key"}), frozenset()),
     "milestone": (frozenset(), frozenset()),
     "none": (frozenset(), frozenset()),
 }
 YOY_BASES: tuple[str, ...] = ("published", "computed", "none")
-STATUSES: tuple[str, ...] = ("已完成", "正常推进", "进度滞后", "严重滞后", "暂无数据")
+# Pace kinds (how expected-to-date and the status are derived; measures.yaml, status:).
+PACES: tuple[str, ...] = ("linear", "seasonal", "schedule", "level", "year_end", "ledger", "none")
+CUMULATIVE_PACES: tuple[str, ...] = ("linear", "seasonal", "schedule")
+# Every status a snapshot can carry, in report order. 与N月合并发布 is written for the month
+# N of the feed's next release (only 与2月合并发布 occurs: January published with February).
+STATUSES: tuple[str, ...] = (
+    "已完成",
+    "正常推进",
+    "进度滞后",
+    "严重滞后",
+    "达标",
+    "未达标",
+    "未到期",
+    "逾期",
+    "与2月合并发布",
+    "暂无数据",
+)
 
 
 class CatalogError(ValueError):
@@ -49,6 +65,38 @@ class Target:
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "comparator": self.comparator}
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a KPI's expected-to-date value and status are judged.
+
+    ``linear`` target x months / 12; ``seasonal`` the mean cumulative share of the KPI's
+    own previous ``years`` (linear while fewer than ``min_years`` complete years exist);
+    ``schedule`` 12 cumulative ``shares`` (from the planned ``months``, one per event);
+    ``level`` a rate held all year (达标/未达标); ``year_end`` a one-off deliverable due
+    by month ``due`` (未到期/已完成/逾期); ``ledger`` a milestone's ledger status;
+    ``none`` an indicator. ``basis`` quotes the plan or names the declared schedule."""
+
+    kind: str
+    shares: tuple[float, ...] | None = None
+    months: tuple[int, ...] = ()
+    due: int = 12
+    years: int = 2
+    min_years: int = 1
+    basis: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "schedule":
+            out.update(months=list(self.months), shares=list(self.shares or ()))
+        if self.kind == "year_end":
+            out["due"] = self.due
+        if self.kind == "seasonal":
+            out.update(years=self.years, min_years=self.min_years)
+        if self.basis:
+            out["basis"] = self.basis
+        return out
 
 
 @dataclass(frozen=True)
@@ -69,8 +117,9 @@ class Kpi:
     filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scale: float = 1.0  # source unit -> KPI unit
     factor: float = 1.0  # ratio_months: numerator / denominator * factor
-    pace: str | tuple[float, ...] = "linear"  # linear | level | 12 cumulative shares
+    pace: Pace = field(default_factory=lambda: Pace("linear"))
     yoy: str = "none"
+    panel: str | None = None  # computed YoY: the reporting-unit column of a like-for-like panel
     task: str | None = None  # milestone: the task name in the ledger
     seed: str | None = None  # the seed sentence a target comes from
 
@@ -93,8 +142,9 @@ class Kpi:
             "filter": {k: list(v) for k, v in self.filter.items()},
             "scale": self.scale,
             "factor": self.factor,
-            "pace": list(self.pace) if isinstance(self.pace, tuple) else self.pace,
+            "pace": self.pace.to_dict(),
             "yoy": self.yoy,
+            "panel": self.panel,
             "task": self.task,
             "seed": self.seed,
         }
@@ -124,11 +174,25 @@ class Measure:
 
 @dataclass(frozen=True)
 class StatusRules:
-    """Thresholds on the completion ratio and the milestone status mapping."""
+    """Thresholds on the completion ratio, the small-target rule, the default pace per
+    kind of KPI and the milestone status mapping."""
 
     on_track: float
     lagging: float
     milestone: dict[str, str]
+    small_target: float = 5
+    small_units: tuple[str, ...] = ()
+    default_pace: dict[str, str] = field(default_factory=dict)
+
+    def is_small(self, kpi: Kpi) -> bool:
+        """A count target small enough that one event swings its ratio: judged by what is
+        still missing against the months left."""
+        return bool(
+            kpi.target is not None
+            and kpi.unit in self.small_units
+            and kpi.target.value <= self.small_target
+            and kpi.pace.kind in CUMULATIVE_PACES
+        )
 
 
 @dataclass(frozen=True)
@@ -165,18 +229,47 @@ class Catalog:
         return {"plan": self.plan, "measures": [m.to_dict() for m in self.measures]}
 
 
-def _pace(raw: Any, where: str) -> str | tuple[float, ...]:
-    if raw in ("linear", "level"):
-        return raw
-    if isinstance(raw, list) and len(raw) == 12:
-        shares = tuple(float(x) for x in raw)
-        if list(shares) != sorted(shares) or shares[0] < 0 or shares[-1] != 1:
+def _schedule_shares(months: list[int], where: str) -> tuple[float, ...]:
+    if not months or any(not isinstance(m, int) or not 1 <= m <= 12 for m in months):
+        raise CatalogError(f"{where}: a schedule's months are 1..12, one per planned event")
+    return tuple(round(sum(1 for x in months if x <= m) / len(months), 6) for m in range(1, 13))
+
+
+def _pace(raw: Any, default: str, where: str) -> Pace:
+    """A pace from the YAML: a kind name, 12 cumulative shares (a schedule), or a mapping
+    ``{kind, months | shares, due, years, min_years, basis}``."""
+    raw = default if raw is None else raw
+    if isinstance(raw, list):
+        raw = {"kind": "schedule", "shares": raw}
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, dict) or raw.get("kind") not in PACES:
+        raise CatalogError(f"{where}: pace is one of {PACES} (or a mapping with a kind)")
+    kind, shares, months = raw["kind"], None, tuple(raw.get("months") or ())
+    if kind == "schedule":
+        if "months" in raw:
+            shares = _schedule_shares(list(months), where)
+        else:
+            shares = tuple(float(x) for x in raw.get("shares") or ())
+        if len(shares) != 12 or list(shares) != sorted(shares) or shares[0] < 0 or shares[-1] != 1:
             raise CatalogError(f"{where}: a schedule is 12 rising cumulative shares ending at 1")
-        return shares
-    raise CatalogError(f"{where}: pace is linear, level or 12 cumulative shares")
+    due = int(raw.get("due", 12))
+    if not 1 <= due <= 12:
+        raise CatalogError(f"{where}: a year_end pace is due in month 1..12")
+    years, min_years = int(raw.get("years", 2)), int(raw.get("min_years", 1))
+    if not 1 <= min_years <= years:
+        raise CatalogError(f"{where}: a seasonal pace needs 1 <= min_years <= years")
+    basis = raw.get("basis")
+    return Pace(kind, shares, months, due, years, min_years, str(basis) if basis else None)
 
 
-def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str]) -> Kpi:
+def _default_pace(kind: str, unit: str | None, defaults: dict[str, str]) -> str:
+    if kind == "target" and unit == "%":
+        return defaults["rate_target"]
+    return defaults[kind]
+
+
+def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str], rules: StatusRules) -> Kpi:
     where = f"measure {number} KPI {raw.get('id')!r}"
     kind = raw.get("kind")
     if kind not in KINDS:
@@ -210,6 +303,17 @@ def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str]) -> Kpi:
         raise CatalogError(f"{where}: yoy must be one of {YOY_BASES}")
     if yoy == "published" and "yoy_ytd" not in columns:
         raise CatalogError(f"{where}: a published YoY needs a yoy_ytd column")
+    panel = raw.get("panel")
+    if panel is not None and (yoy != "computed" or aggregation not in ("ytd_value", "sum_months")):
+        raise CatalogError(f"{where}: a panel serves a computed YoY of ytd_value or sum_months")
+    pace = _pace(raw.get("pace"), _default_pace(kind, raw.get("unit"), rules.default_pace), where)
+    allowed = {
+        "target": {"linear", "seasonal", "schedule", "level", "year_end"},
+        "milestone": {"ledger", "year_end"},
+        "indicator": {"none"},
+    }[kind]
+    if pace.kind not in allowed:
+        raise CatalogError(f"{where}: a {kind} KPI takes a pace among {sorted(allowed)}")
     return Kpi(
         id=str(raw["id"]),
         name=str(raw["name"]),
@@ -225,8 +329,9 @@ def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str]) -> Kpi:
         filter={k: tuple(str(x) for x in v) for k, v in (raw.get("filter") or {}).items()},
         scale=float(raw.get("scale", 1)),
         factor=float(raw.get("factor", 1)),
-        pace=_pace(raw.get("pace", "level" if kind == "milestone" else "linear"), where),
+        pace=pace,
         yoy=yoy,
+        panel=_ident_or_none(panel, where),
         task=raw.get("task"),
         seed=raw.get("seed"),
     )
@@ -238,6 +343,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     if tuple(actions) != ACTIONS:
         raise CatalogError(f"actions must be {ACTIONS}")
     feeds = frozenset(list_feeds())  # a KPI's feed is a feed with a spec
+    status = _status_rules(data["status"])
     measures = []
     for raw in data["measures"]:
         number = int(raw["number"])
@@ -250,7 +356,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                 action_title=actions[raw["action"]],
                 title=str(raw["title"]),
                 responsible_units=[str(u) for u in raw["responsible_units"]],
-                kpis=[_kpi(k, number, feeds) for k in raw["kpis"]],
+                kpis=[_kpi(k, number, feeds, status) for k in raw["kpis"]],
             )
         )
     if [m.number for m in measures] != list(range(1, len(measures) + 1)):
@@ -258,17 +364,38 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     ids = [k.id for m in measures for k in m.kpis]
     if len(ids) != len(set(ids)):
         raise CatalogError(f"duplicate KPI ids: {sorted({i for i in ids if ids.count(i) > 1})}")
-    rules = data["status"]
+    return Catalog(plan=str(data["plan"]), actions=actions, measures=measures, status=status)
+
+
+def _ident_or_none(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.replace("_", "a").isalnum():
+        raise CatalogError(f"{where}: {value!r} is not a column name")
+    return value
+
+
+def _status_rules(rules: dict[str, Any]) -> StatusRules:
+    small = rules.get("small_target") or {}
     status = StatusRules(
         on_track=float(rules["on_track"]),
         lagging=float(rules["lagging"]),
         milestone={str(k): str(v) for k, v in rules["milestone"].items()},
+        small_target=float(small.get("max", 0)),
+        small_units=tuple(str(u) for u in small.get("units") or ()),
+        default_pace={str(k): str(v) for k, v in (rules.get("default_pace") or {}).items()},
     )
     if not 0 < status.lagging < status.on_track <= 1:
         raise CatalogError("status thresholds: 0 < lagging < on_track <= 1")
     if not set(status.milestone.values()) <= set(STATUSES):
         raise CatalogError(f"milestone statuses must be among {STATUSES}")
-    return Catalog(plan=str(data["plan"]), actions=actions, measures=measures, status=status)
+    if set(status.default_pace) != {"target", "rate_target", "milestone", "indicator"}:
+        raise CatalogError("default_pace names target, rate_target, milestone and indicator")
+    if not set(status.default_pace.values()) <= set(PACES):
+        raise CatalogError(f"default paces must be among {PACES}")
+    if list(rules.get("labels") or []) != list(STATUSES):
+        raise CatalogError(f"status labels must be {STATUSES} (in this order)")
+    return status
 
 
 @cache

@@ -1,11 +1,14 @@
 """The snapshot query: every KPI of the catalog for one period, computed by one SQL statement.
 
 Each KPI becomes one branch of a ``union all`` that reads its source view with the catalog's
-aggregation (year-to-date value, sum or ratio of months, count of the year, latest milestone
-status) and carries its target and pace; the outer CTEs derive expected-to-date, completion
-ratio and status, so the database does all the arithmetic. Identifiers (views, columns) come
-from the checked catalog and are validated here; values (periods, filters, task names) are
-bound parameters. Works unchanged on SQLite and PostgreSQL.
+aggregation (year-to-date value, sum or ratio of months, distinct units of the year to
+date, latest milestone status) and carries its target, pace and the status it takes
+without data; the outer CTEs derive expected-to-date, completion ratio, like-for-like YoY
+and status (the rules of measures.yaml's status section, in their order), so the database
+does all the arithmetic. A seasonal pace's shares come from the KPI's own snapshots of the
+previous years (``snapshots.seasonal_paces``) and are bound as constants. Identifiers
+(views, columns) come from the checked catalog and are validated here; values (periods,
+filters, task names) are bound parameters. Works unchanged on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumption_monitor.common.periods import Period
+from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.indicators.catalog import Catalog, Kpi
 
 IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -31,7 +35,13 @@ measured as (
         case
             when target_value is null or data_period is null then null
             else target_value * pace_share
-        end as expected_to_date
+        end as expected_to_date,
+        case
+            when target_value is null or actual_ytd is null then 0
+            when comparator = '>' and actual_ytd > target_value then 1
+            when comparator <> '>' and actual_ytd >= target_value then 1
+            else 0
+        end as is_met
     from observed
 ),
 
@@ -45,8 +55,8 @@ rated as (
         end as completion_ratio,
         case
             when yoy_basis <> 'computed' or actual_ytd is null or prior_ytd is null then null
-            when prior_ytd = 0 then null
-            else round((actual_ytd - prior_ytd) * 100.0 / prior_ytd, 2)
+            when prior_ytd = 0 or comparable_ytd is null then null
+            else round((comparable_ytd - prior_ytd) * 100.0 / prior_ytd, 2)
         end as yoy_computed_pct
     from measured
 ),
@@ -59,9 +69,12 @@ final as (
         actual_month,
         actual_ytd,
         prior_ytd,
+        comparable_ytd,
         yoy_month_pct,
         coalesce(yoy_ytd_pct, yoy_computed_pct) as yoy_ytd_pct,
         target_value,
+        pace,
+        pace_basis,
         expected_to_date,
         completion_ratio,
         milestone_status,
@@ -70,13 +83,29 @@ final as (
         validation_state,
         data_loaded_at,
         case
+            when kind = 'milestone' and (data_period is null or milestone_status is null)
+                then no_data_status
+            when kind = 'milestone' and pace = 'year_end' then case
+                when (case milestone_status {milestone_cases} end) = '已完成' then '已完成'
+                when :month < due_month then '未到期'
+                else '逾期'
+            end
             when kind = 'milestone' then coalesce(
                 case milestone_status {milestone_cases} end, '暂无数据'
             )
-            when data_period is null or actual_ytd is null then '暂无数据'
+            when data_period is null or actual_ytd is null then no_data_status
             when kind = 'indicator' then null
-            when comparator = '>' and actual_ytd > target_value then '已完成'
-            when comparator <> '>' and actual_ytd >= target_value then '已完成'
+            when pace = 'level' and is_met = 1 and months_elapsed = 12 then '已完成'
+            when pace = 'level' and is_met = 1 then '达标'
+            when pace = 'level' then '未达标'
+            when is_met = 1 then '已完成'
+            when pace = 'year_end' and months_elapsed < due_month then '未到期'
+            when pace = 'year_end' then '逾期'
+            when is_small = 1 and actual_ytd >= {whole_expected} then '正常推进'
+            when is_small = 1 and target_value - actual_ytd <= 12 - months_elapsed
+                then '进度滞后'
+            when is_small = 1 then '严重滞后'
+            when expected_to_date <= 0 then '正常推进'
             when completion_ratio >= :on_track then '正常推进'
             when completion_ratio >= :lagging then '进度滞后'
             else '严重滞后'
@@ -105,6 +134,37 @@ def prior_period_sql(column: str) -> str:
     )
 
 
+def no_data_status(kpi: Kpi, period: Period) -> str:
+    """暂无数据, or 与N月合并发布 when the KPI's feed publishes the period's month only
+    together with a later one (January with February: the feed spec's published_months)."""
+    if kpi.feed is None:
+        return "暂无数据"
+    months = load_feed(kpi.feed).published_months
+    if period.month in months:
+        return "暂无数据"
+    following = next((m for m in months if m > period.month), None)
+    return f"与{following}月合并发布" if following else "暂无数据"
+
+
+def pace_basis(kpi: Kpi, seasonal: tuple[tuple[float, ...] | None, str] | None) -> str | None:
+    """What the expected value rests on, in the report's words."""
+    pace = kpi.pace
+    if pace.kind == "none":
+        return None
+    if pace.kind == "seasonal":
+        return seasonal[1] if seasonal else "历史不足，按线性"
+    text = {
+        "linear": "年度目标 × 已过月数 / 12",
+        "level": "全年保持（目标本身）",
+        "ledger": "台账进展状态",
+        "year_end": f"{pace.due}月底前完成",
+        "schedule": "计划月份：" + "、".join(f"{m}月" for m in sorted(set(pace.months)))
+        if pace.months
+        else "计划累计占比",
+    }[pace.kind]
+    return f"{text}；{pace.basis}" if pace.basis else text
+
+
 @dataclass
 class SnapshotQuery:
     """The statement and its parameters for one period; ``skipped`` KPIs have no source."""
@@ -116,16 +176,23 @@ class SnapshotQuery:
 
 class _Builder:
     def __init__(
-        self, catalog: Catalog, period: Period, dialect: str, views: set[str], kpis: list[Kpi]
+        self,
+        catalog: Catalog,
+        period: Period,
+        dialect: str,
+        views: set[str],
+        kpis: list[Kpi],
+        seasonal: dict[str, tuple[tuple[float, ...] | None, str]],
     ):
         self.catalog, self.period, self.dialect, self.views = catalog, period, dialect, views
-        self.kpis = kpis
+        self.kpis, self.seasonal = kpis, seasonal
         self.timestamp = "timestamp with time zone" if dialect == "postgresql" else "varchar"
         self.params: dict[str, Any] = {
             "period": str(period),
             "year": f"{period.year:04d}",
             "year_start": f"{period.year:04d}-01",
             "prior_year_start": f"{period.year - 1:04d}-01",
+            "month": period.month,
             "on_track": catalog.status.on_track,
             "lagging": catalog.status.lagging,
         }
@@ -145,12 +212,19 @@ class _Builder:
         return " and ".join(parts)
 
     def pace_share(self, kpi: Kpi) -> str:
+        """The share of the yearly target expected by the data month."""
         month = "cast(substr(obs.data_period, 6, 2) as integer)"
-        if kpi.pace == "level" or kpi.target is None:
+        pace = kpi.pace
+        if pace.kind in ("level", "ledger", "none") or kpi.target is None:
             return "1.0"
-        if kpi.pace == "linear":
+        if pace.kind == "year_end":
+            return f"(case when {month} >= {int(pace.due)} then 1.0 else 0.0 end)"
+        shares = pace.shares
+        if pace.kind == "seasonal":
+            shares = (self.seasonal.get(kpi.id) or (None, ""))[0]
+        if shares is None:  # linear, or seasonal without history
             return f"({month} / 12.0)"
-        cases = " ".join(f"when {m} then {_num(s)}" for m, s in enumerate(kpi.pace, start=1))
+        cases = " ".join(f"when {m} then {_num(s)}" for m, s in enumerate(shares, start=1))
         return f"(case {month} {cases} end)"
 
     def batches(self, i: int, kpi: Kpi, since: str) -> tuple[str, str, str]:
@@ -188,31 +262,74 @@ class _Builder:
             return self._milestone(i, kpi, src), "obs.data_period"
         return self._flow_observation(i, kpi, src, cols, scale), ":year_start"
 
+    @staticmethod
+    def _with_panel(base: str, panel: str | None) -> str:
+        """The observation with ``comparable_ytd`` and ``prior_ytd``: over the panel of units
+        present in both periods when the KPI names one, else the totals."""
+        if panel is None:
+            return f"""
+        select base.*, base.actual_ytd as comparable_ytd from ({base}
+        ) as base"""
+        return f"""
+        select base.data_period, base.actual_month, base.actual_ytd, base.yoy_month_pct,
+               base.yoy_ytd_pct, panel.prior_ytd, panel.comparable_ytd
+        from ({base}
+        ) as base
+        left join ({panel}
+        ) as panel on panel.data_period = base.data_period"""
+
+    @staticmethod
+    def _panel(units: str) -> str:
+        """Sum the per-unit (cur_v, prior_v) of ``units`` over the units that have both."""
+        return f"""
+            select u.data_period, sum(u.cur_v) as comparable_ytd, sum(u.prior_v) as prior_ytd
+            from ({units}
+            ) as u
+            where u.cur_v is not null and u.prior_v is not null
+            group by u.data_period"""
+
     def _ytd_value(self, i: int, kpi: Kpi, src: str, cols: dict[str, str], scale: str) -> str:
-        """Published year-to-date series: the latest period of the year, and a year before."""
+        """Published year-to-date series: the latest period of the year, and a year before
+        (over the units reporting in both periods when the KPI has a panel)."""
         w = self.where(i, kpi, "s")
         month = f"sum(s.{cols['month']}) * {scale}" if "month" in cols else "null"
         yoy_m = f"max(s.{cols['yoy_month']})" if "yoy_month" in cols else "null"
         yoy_y = f"max(s.{cols['yoy_ytd']})" if "yoy_ytd" in cols else "null"
-        return f"""
+        ytd = cols["ytd"]
+        latest = (
+            f"select max(s.period) from {src} as s "
+            f"where {w} and s.period between :year_start and :period"
+        )
+        base = f"""
         select cur.*, prior.prior_ytd
         from (
             select s.period as data_period, {month} as actual_month,
-                   sum(s.{cols["ytd"]}) * {scale} as actual_ytd,
+                   sum(s.{ytd}) * {scale} as actual_ytd,
                    {yoy_m} as yoy_month_pct, {yoy_y} as yoy_ytd_pct
             from {src} as s
-            where {w} and s.period = (
-                select max(s.period) from {src} as s
-                where {w} and s.period between :year_start and :period
-            )
+            where {w} and s.period = ({latest})
             group by s.period
         ) as cur
         left join (
-            select s.period, sum(s.{cols["ytd"]}) * {scale} as prior_ytd
+            select s.period, sum(s.{ytd}) * {scale} as prior_ytd
             from {src} as s
             where {w} and s.period between :prior_year_start and :period
             group by s.period
         ) as prior on prior.period = {prior_period_sql("cur.data_period")}"""
+        panel = None
+        if kpi.panel:
+            key, before = _ident(kpi.panel), prior_period_sql("c.data_period")
+            panel = self._panel(f"""
+                select c.data_period, s.{key},
+                       sum(case when s.period = c.data_period then s.{ytd} end) * {scale}
+                           as cur_v,
+                       sum(case when s.period = {before} then s.{ytd} end) * {scale}
+                           as prior_v
+                from ({latest.replace("max(s.period)", "max(s.period) as data_period")}) as c
+                join {src} as s
+                    on {w} and (s.period = c.data_period or s.period = {before})
+                group by c.data_period, s.{key}""")
+        return self._with_panel(base, panel)
 
     def _milestone(self, i: int, kpi: Kpi, src: str) -> str:
         """A task's latest milestone status up to the period."""
@@ -227,8 +344,8 @@ class _Builder:
     def _flow_observation(
         self, i: int, kpi: Kpi, src: str, cols: dict[str, str], scale: str
     ) -> str:
-        """Flow aggregations (count of the year, sum or ratio of months): the data reach the
-        latest period the feed has loaded this year."""
+        """Flow aggregations (distinct units, sum or ratio of months): the data reach the
+        latest period the feed has loaded this year; the same months a year before."""
         agg = kpi.aggregation
         feed = self.bind(f"k{i}_feedp", kpi.feed)
         fresh = (
@@ -237,23 +354,18 @@ class _Builder:
             "and b.period between :year_start and :period)"
         )
         w = self.where(i, kpi, "s")
-        if agg == "count_year":
-            value = "count(*)"
-            in_month = "null"
-            ytd = (
-                f"(select {value} from {src} as s where {w} and cast(s.year as varchar(4)) = :year)"
-            )
-            prior = (
-                f"(select {value} from {src} as s where {w} "
-                "and cast(s.year as varchar(4)) = "
-                "cast(cast(:year as integer) - 1 as varchar(4)))"
-            )
-            return self._flow(fresh, in_month, ytd, prior)
         # One pass over the source rows from the previous January to the data period.
         this_year = "s.period between :year_start and f.data_period"
         in_month = "s.period = f.data_period"
         last_year = f"s.period between :prior_year_start and {prior_period_sql('f.data_period')}"
-        if agg == "sum_months":
+        if agg == "count_year":  # units seen this year up to the data period, not after it
+            key = cols["key"]
+
+            def count(cond: str) -> str:
+                return f"count(distinct case when {cond} then s.{key} end)"
+
+            month_sql, ytd_sql, prior_sql = count(in_month), count(this_year), count(last_year)
+        elif agg == "sum_months":
             value = cols["value"]
 
             def total(cond: str) -> str:
@@ -272,42 +384,55 @@ class _Builder:
                 )
 
             month_sql, ytd_sql, prior_sql = ratio(in_month), ratio(this_year), ratio(last_year)
-        sql = f"""
-        select f.data_period, {month_sql} as actual_month, {ytd_sql} as actual_ytd,
-               null as yoy_month_pct, null as yoy_ytd_pct, {prior_sql} as prior_ytd
-        from {fresh} as f
+        rows = f"""from {fresh} as f
         left join {src} as s
             on {w} and s.period between :prior_year_start and f.data_period
-        where f.data_period is not null
-        group by f.data_period"""
-        return sql
-
-    @staticmethod
-    def _flow(fresh: str, in_month: str, ytd: str, prior: str) -> str:
-        return f"""
-        select f.data_period, {in_month} as actual_month, {ytd} as actual_ytd,
-               null as yoy_month_pct, null as yoy_ytd_pct, {prior} as prior_ytd
-        from {fresh} as f
         where f.data_period is not null"""
+        base = f"""
+        select f.data_period, {month_sql} as actual_month, {ytd_sql} as actual_ytd,
+               null as yoy_month_pct, null as yoy_ytd_pct, {prior_sql} as prior_ytd
+        {rows}
+        group by f.data_period"""
+        panel = None
+        if kpi.panel:
+            key = _ident(kpi.panel)
+            panel = self._panel(f"""
+                select f.data_period, s.{key}, {total(this_year)} as cur_v,
+                       {total(last_year)} as prior_v
+                {rows}
+                group by f.data_period, s.{key}""")
+        return self._with_panel(base, panel)
+
+    def constants(self, i: int, kpi: Kpi) -> str:
+        """The KPI's catalog constants: target, pace and the status it takes without data."""
+        target = kpi.target
+        small = 1 if self.catalog.status.is_small(kpi) else 0
+        basis = pace_basis(kpi, self.seasonal.get(kpi.id))
+        return (
+            f"{self.bind(f'k{i}_id', kpi.id)} as kpi_id, "
+            f"'{kpi.kind}' as kind, "
+            f"cast({_num(target.value if target else None)} as numeric) as target_value, "
+            f"'{target.comparator if target else ''}' as comparator, "
+            f"'{kpi.yoy}' as yoy_basis, "
+            f"cast('{_ident(kpi.pace.kind)}' as varchar(16)) as pace, "
+            f"cast({self.bind(f'k{i}_basis', basis)} as varchar(128)) as pace_basis, "
+            f"{int(kpi.pace.due)} as due_month, {small} as is_small, "
+            f"cast({self.bind(f'k{i}_nodata', no_data_status(kpi, self.period))} "
+            "as varchar(16)) as no_data_status"
+        )
 
     def branch(self, i: int, kpi: Kpi) -> str:
         usable = kpi.source is not None and kpi.source in self.views
         if kpi.source is not None and not usable:
             self.skipped.append(kpi.id)
-        target = kpi.target
-        consts = (
-            f"{self.bind(f'k{i}_id', kpi.id)} as kpi_id, "
-            f"'{kpi.kind}' as kind, "
-            f"cast({_num(target.value if target else None)} as numeric) as target_value, "
-            f"'{target.comparator if target else ''}' as comparator, "
-            f"'{kpi.yoy}' as yoy_basis"
-        )
+        consts = self.constants(i, kpi)
         if not usable:
             return (
                 f"    select {consts}, cast(null as varchar(7)) as data_period, "
                 "cast(null as integer) as months_elapsed, "
                 "cast(null as numeric) as actual_month, cast(null as numeric) as actual_ytd, "
-                "cast(null as numeric) as prior_ytd, cast(null as numeric) as yoy_month_pct, "
+                "cast(null as numeric) as prior_ytd, cast(null as numeric) as comparable_ytd, "
+                "cast(null as numeric) as yoy_month_pct, "
                 "cast(null as numeric) as yoy_ytd_pct, "
                 "cast(null as varchar) as milestone_status, "
                 "cast(null as varchar) as status_date, cast(null as numeric) as pace_share, "
@@ -316,7 +441,14 @@ class _Builder:
                 f"cast(null as {self.timestamp}) as data_loaded_at"
             )
         inner, since = self.observation(i, kpi)
-        numbers = ("actual_month", "actual_ytd", "prior_ytd", "yoy_month_pct", "yoy_ytd_pct")
+        numbers = (
+            "actual_month",
+            "actual_ytd",
+            "prior_ytd",
+            "comparable_ytd",
+            "yoy_month_pct",
+            "yoy_ytd_pct",
+        )
         texts = ("milestone_status", "status_date")
         # Explicit casts: PostgreSQL types an untyped null of a subquery as text.
         if kpi.aggregation == "milestone":
@@ -346,7 +478,13 @@ class _Builder:
             f"when {self.bind(f'ms{j}_from', src)} then {self.bind(f'ms{j}_to', dst)}"
             for j, (src, dst) in enumerate(self.catalog.status.milestone.items())
         )
-        sql = "with " + _STATUS_SQL.format(branches=branches, milestone_cases=milestone_cases)
+        # The whole events expected to date (floor; expected is never negative, so SQLite's
+        # truncating cast is a floor; PostgreSQL's cast would round).
+        whole = "expected_to_date + 0.000001"
+        whole = f"floor({whole})" if self.dialect == "postgresql" else f"cast({whole} as integer)"
+        sql = "with " + _STATUS_SQL.format(
+            branches=branches, milestone_cases=milestone_cases, whole_expected=whole
+        )
         return SnapshotQuery(sql=sql, params=self.params, skipped=self.skipped)
 
 
@@ -356,8 +494,10 @@ def build_query(
     dialect: str,
     views: set[str],
     kpis: list[Kpi] | None = None,
+    seasonal: dict[str, tuple[tuple[float, ...] | None, str]] | None = None,
 ) -> SnapshotQuery:
     """The snapshot statement of ``period`` (all KPIs, or ``kpis``) for a warehouse of
-    ``dialect`` whose views are ``views`` (KPIs whose view is missing get no data)."""
+    ``dialect`` whose views are ``views`` (KPIs whose view is missing get no data);
+    ``seasonal`` gives the shares of seasonal paces by KPI (absent: linear)."""
     p = period if isinstance(period, Period) else Period.parse(period)
-    return _Builder(catalog, p, dialect, views, kpis or catalog.kpis).build()
+    return _Builder(catalog, p, dialect, views, kpis or catalog.kpis, seasonal or {}).build()

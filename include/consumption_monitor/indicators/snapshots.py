@@ -7,6 +7,18 @@ adds nothing, any difference (a revised batch, a later month's data) adds a row 
 to the one it replaces, and ``mart_indicator_snapshot_latest`` shows the newest. The id of
 a row hashes its content and its predecessor, so recomputing is deterministic and a value
 that reverts to an earlier state still adds a new row.
+
+Every KPI has a row for every period computed, 暂无数据 included: a computation for some
+feeds also computes the KPIs that have no row for the period yet (those without a feed,
+and those whose feed has no data for it, e.g. January of feeds published with February),
+so ``mart_indicator_snapshot_latest`` is complete for every KPI and period.
+
+A seasonal pace reads the KPI's own history: the year-to-date values of its latest
+snapshots in the previous ``years`` complete years (December present and positive), as a
+cumulative share of December's, averaged over those years; months without a value carry
+the previous month's share. Fewer than ``min_years`` complete years -> linear (the basis
+says so). A revision of last year's data reaches this year's shares through
+``affected_periods`` (to the end of the next year).
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ from consumption_monitor.indicators.snapshot_query import build_query
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import is_postgres
 
+Seasonal = tuple[tuple[float, ...] | None, str]  # shares (None: linear) and their basis
+
 _LOCK_ID = 5104030005
 # What makes two snapshots of a KPI and period the same: everything but ids and timing
 # (the load time of the batches is kept, but the batch ids already identify them).
@@ -39,12 +53,15 @@ CONTENT = (
     "actual_month",
     "actual_ytd",
     "prior_ytd",
+    "comparable_ytd",
     "yoy_month_pct",
     "yoy_ytd_pct",
     "yoy_basis",
     "target_value",
     "target_comparator",
     "months_elapsed",
+    "pace",
+    "pace_basis",
     "expected_to_date",
     "completion_ratio",
     "status",
@@ -101,12 +118,60 @@ def _stored(column: str, value: Any) -> float | None:
     return round(float(value), scale) if scale is not None else float(value)
 
 
+def _shares(history: dict[str, float], year: int) -> tuple[float, ...] | None:
+    """The cumulative shares of ``year``'s December by month, or None when incomplete."""
+    december = history.get(f"{year:04d}-12")
+    if not december or december <= 0:
+        return None
+    shares, share = [], 0.0
+    for month in range(1, 13):
+        value = history.get(f"{year:04d}-{month:02d}")
+        share = share if value is None else max(share, min(1.0, value / december))
+        shares.append(share)
+    return tuple(shares)
+
+
+def seasonal_paces(
+    conn: Connection, period: str, kpis: list[Kpi], views: set[str] | None = None
+) -> dict[str, Seasonal]:
+    """Per seasonal KPI, the 12 cumulative shares of its own previous years (None: too
+    little history, linear) and the basis the report shows."""
+    wanted = [k for k in kpis if k.pace.kind == "seasonal"]
+    views = _views(conn) if views is None else views
+    if not wanted or "mart_indicator_snapshot_latest" not in views:
+        return {}
+    year = Period.parse(period).year
+    first = year - max(k.pace.years for k in wanted)
+    sql = text(
+        "select kpi_id, period, actual_ytd from mart_indicator_snapshot_latest "
+        "where period between :first and :last and actual_ytd is not null"
+    )
+    history: dict[str, dict[str, float]] = {}
+    for r in conn.execute(sql, {"first": f"{first:04d}-01", "last": f"{year - 1:04d}-12"}):
+        history.setdefault(r.kpi_id, {})[r.period] = float(r.actual_ytd)
+    out: dict[str, Seasonal] = {}
+    for kpi in wanted:
+        years = range(year - kpi.pace.years, year)
+        complete = {y: s for y in years if (s := _shares(history.get(kpi.id, {}), y))}
+        if len(complete) < kpi.pace.min_years:
+            out[kpi.id] = (None, f"历史不足（需{kpi.pace.min_years}个完整年度），按线性")
+            continue
+        mean = tuple(
+            round(sum(s[m] for s in complete.values()) / len(complete), 6) for m in range(12)
+        )
+        span = "、".join(f"{y}" for y in sorted(complete))
+        out[kpi.id] = ((*mean[:11], 1.0), f"按{span}年同期累计平均占比")
+    return out
+
+
 def compute_rows(
     conn: Connection, period: str, catalog: Catalog, kpis: list[Kpi] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The snapshot rows of ``period`` as the warehouse computes them (nothing stored), and
     the KPIs whose source view is missing."""
-    query = build_query(catalog, period, conn.dialect.name, _views(conn), kpis)
+    views = _views(conn)
+    seasonal = seasonal_paces(conn, period, kpis or catalog.kpis, views)
+    query = build_query(catalog, period, conn.dialect.name, views, kpis, seasonal)
     computed = conn.execute(text(query.sql), query.params).mappings().all()
     rows = []
     for r in computed:
@@ -127,6 +192,7 @@ def compute_rows(
             "actual_month",
             "actual_ytd",
             "prior_ytd",
+            "comparable_ytd",
             "yoy_month_pct",
             "yoy_ytd_pct",
             "target_value",
@@ -134,7 +200,14 @@ def compute_rows(
             "completion_ratio",
         ):
             row[key] = _stored(key, r[key])
-        for key in ("months_elapsed", "status", "milestone_status", "status_date"):
+        for key in (
+            "months_elapsed",
+            "pace",
+            "pace_basis",
+            "status",
+            "milestone_status",
+            "status_date",
+        ):
             row[key] = r[key]
         row["data_period"] = r["data_period"]
         row["validation_state"] = r["validation_state"] if r["data_period"] else None
@@ -161,14 +234,15 @@ def compute_snapshot(
     """Compute and store the snapshot of ``period`` (every KPI, or those of ``feeds``);
     returns the KPIs computed, those added as new snapshots and those with a missing view."""
     catalog = catalog or load_catalog()
-    kpis = [k for k in catalog.kpis if feeds is None or k.feed in feeds]
-    if not kpis:
-        return {"period": period, "kpis": [], "added": [], "missing_sources": []}
     with engine.begin() as conn:
         if is_postgres(engine):
             conn.execute(text("select pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-        rows, missing = compute_rows(conn, period, catalog, kpis)
         latest = _latest(conn, period)
+        # The feeds' KPIs, and every KPI without a row for the period yet (complete).
+        kpis = [k for k in catalog.kpis if feeds is None or k.feed in feeds or k.id not in latest]
+        if not kpis:
+            return {"period": period, "kpis": [], "added": [], "missing_sources": []}
+        rows, missing = compute_rows(conn, period, catalog, kpis)
         now = datetime.now(UTC)
         added = []
         for row in rows:

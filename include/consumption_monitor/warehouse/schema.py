@@ -323,6 +323,13 @@ mart_indicator_snapshot = Table(
         String(24),
         comment="the snapshot of the same KPI and period this one replaced",
     ),
+    Column(
+        "comparable_ytd",
+        Numeric(18, 4, asdecimal=False),
+        comment="this year's value of the units present in both years (like-for-like YoY)",
+    ),
+    Column("pace", String(16), comment="pace kind: linear | seasonal | schedule | level | …"),
+    Column("pace_basis", String(128), comment="what the expected-to-date value rests on"),
     Index("ix_mart_indicator_snapshot_kpi_period", "kpi_id", "period"),
     comment="mart: immutable indicator snapshots; a revision adds a row",
 )
