@@ -36,6 +36,25 @@ latest as (
         previous_snapshot_id, computed_at
     from ranked
     where recency = 1
+),
+
+-- The labels the report and the workbook print (one home for them).
+labelled as (
+    select
+        latest.*,
+        case yoy_basis
+            when 'computed' then '可比口径计算'
+            when 'published' then '公布值'
+        end as yoy_label,
+        case pace
+            when 'linear' then '线性'
+            when 'seasonal' then '季节'
+            when 'schedule' then '按计划'
+            when 'level' then '全年保持'
+            when 'year_end' then '年底完成'
+            when 'ledger' then '台账'
+        end as pace_label
+    from latest
 )
 
-select * from latest
+select * from labelled

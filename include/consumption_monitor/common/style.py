@@ -67,6 +67,7 @@ tr.warn { background: #fff4e5; }
 svg.trend polyline { fill: none; stroke: #00838f; stroke-width: 1.6; }
 svg.trend .dots { fill: #00838f; }
 svg.trend text { font-size: 9px; fill: var(--muted); }
+td .mark { color: var(--late); font-weight: bold; } td small { color: var(--muted); }
 .matrix { overflow-x: auto; }
 .matrix table { table-layout: auto; }
 .matrix td { text-align: center; padding: 3px 2px; }

@@ -3,6 +3,11 @@
 The report reads the latest snapshot of the period (``mart_indicator_snapshot_latest``)
 and, for the economic indicators, the latest snapshots of the 24 months up to it (trend
 charts). Both renderings take the same rows, so the page and the workbook always agree.
+
+Labels come from the snapshot view (``pace_label``, ``yoy_label``: 可比口径计算 marks a
+computed like-for-like YoY); a trend is one series, 当月 where every point has a month's
+value, else 累计 (year to date), and says which. Counts (units in ``COUNT_UNITS``) print
+as whole numbers with their unit ("5 场"); an expected count may be fractional.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from consumption_monitor.indicators.snapshots import read_snapshot
 
 TREND_MONTHS = 24
 INDICATOR_STATUS = "监测指标"  # shown for indicators, which have no target and no status
+COUNT_UNITS = frozenset({"场", "个", "家", "条", "人", "次"})
+TREND_BASES = {"actual_month": "当月", "actual_ytd": "累计"}
 
 COLUMNS: tuple[tuple[str, str], ...] = (  # key, header: the table of every action
     ("measure", "措施"),
@@ -26,9 +33,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (  # key, header: the table of every acti
     ("unit", "单位"),
     ("actual", "本年累计/进度"),
     ("target", "目标"),
+    ("pace", "进度方式"),
     ("expected", "按进度应完成"),
     ("ratio", "完成度"),
     ("yoy", "累计同比%"),
+    ("yoy_basis", "同比口径"),
     ("status", "状态"),
     ("data_period", "数据期"),
     ("validation", "校验"),
@@ -44,6 +53,11 @@ class KpiLine:
     measure: Measure
     snap: dict[str, Any]
     trend: list[tuple[str, float]] = field(default_factory=list)
+    trend_basis: str = ""  # 当月 or 累计
+
+    @property
+    def is_count(self) -> bool:
+        return self.kpi.unit in COUNT_UNITS
 
     @property
     def status(self) -> str:
@@ -70,6 +84,7 @@ class KpiLine:
         s = self.snap
         target = (
             f"{s['target_comparator']} {s['target_value']:g}"
+            + (f" {self.kpi.unit}" if self.is_count else "")
             if s.get("target_value") is not None
             else ""
         )
@@ -82,9 +97,11 @@ class KpiLine:
             "unit": self.kpi.unit or "",
             "actual": actual,
             "target": target,
+            "pace": s.get("pace_label") or "",
             "expected": s.get("expected_to_date"),
             "ratio": s.get("completion_ratio"),
             "yoy": s.get("yoy_ytd_pct"),
+            "yoy_basis": s.get("yoy_label") if s.get("yoy_ytd_pct") is not None else "",
             "status": self.status,
             "data_period": s.get("data_period") or "",
             "validation": s.get("validation_state") or "",
@@ -117,9 +134,10 @@ def _float(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def trend_series(engine: Engine, period: str, kpi_ids: list[str]) -> dict[str, list]:
-    """Per KPI, (period, value) of the latest snapshots over the 24 months to ``period``:
-    the month's value where the KPI has one, else the year-to-date value."""
+def trend_series(engine: Engine, period: str, kpi_ids: list[str]) -> dict[str, tuple[str, list]]:
+    """Per KPI, its basis (当月 or 累计) and (period, value) of the latest snapshots over the
+    24 months to ``period``: the month's value where every point has one, else the
+    year-to-date value (never a mix)."""
     if not kpi_ids:
         return {}
     first = str(Period.parse(period).shift(1 - TREND_MONTHS))
@@ -137,7 +155,7 @@ def trend_series(engine: Engine, period: str, kpi_ids: list[str]) -> dict[str, l
     for kpi_id, items in by_kpi.items():
         monthly = all(i["actual_month"] is not None for i in items)
         key = "actual_month" if monthly else "actual_ytd"
-        out[kpi_id] = [(i["period"], float(_float(i[key]))) for i in items]
+        out[kpi_id] = (TREND_BASES[key], [(i["period"], float(_float(i[key]))) for i in items])
     return out
 
 
@@ -150,11 +168,11 @@ def report_data(engine: Engine, period: str) -> ReportData:
     sections = []
     for numeral, title in catalog.actions.items():
         measures = [m for m in catalog.measures if m.action == numeral]
-        lines = [
-            KpiLine(kpi, m, snaps.get(kpi.id, {}), trends.get(kpi.id, []))
-            for m in measures
-            for kpi in m.kpis
-        ]
+        lines = []
+        for m in measures:
+            for kpi in m.kpis:
+                basis, points = trends.get(kpi.id, ("", []))
+                lines.append(KpiLine(kpi, m, snaps.get(kpi.id, {}), points, basis))
         sections.append(ActionSection(numeral, title, measures, lines))
     counts = {s: 0 for s in (*STATUSES, INDICATOR_STATUS)}
     for section in sections:

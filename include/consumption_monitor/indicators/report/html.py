@@ -24,6 +24,20 @@ def fmt(value, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def fmt_count(value, unit: str) -> str:
+    """A count with its unit: whole numbers as such ("5 场"), an expected share of one
+    with one decimal ("2.5 场")."""
+    if value is None or value == "" or isinstance(value, str):
+        return fmt(value)
+    whole = abs(value - round(value)) < 1e-9
+    return f"{value:,.0f} {unit}" if whole else f"{value:,.1f} {unit}"
+
+
+def fmt_value(line: KpiLine, value) -> str:
+    """A KPI's value as the report prints it (counts whole, with their unit)."""
+    return fmt_count(value, line.kpi.unit or "") if line.is_count else fmt(value)
+
+
 def trend_svg(line: KpiLine, width: int = 300, height: int = 90) -> Markup:
     """An inline SVG line chart of the KPI's trend (empty string when no points)."""
     points = line.trend
@@ -43,14 +57,17 @@ def trend_svg(line: KpiLine, width: int = 300, height: int = 90) -> Markup:
     path = " ".join(f"{x},{y}" for x, y in coords)
     dots = "".join(f'<circle cx="{x}" cy="{y}" r="1.8"/>' for x, y in coords)
     first, last = points[0][0], points[-1][0]
+    basis = line.trend_basis
     label = (
         f'<text x="{pad_x}" y="{height - 3}">{first}</text>'
         f'<text x="{width - pad_x}" y="{height - 3}" text-anchor="end">{last}</text>'
-        f'<text x="{pad_x}" y="10">最高 {fmt(high)}</text>'
-        f'<text x="{width - pad_x}" y="10" text-anchor="end">最新 {fmt(values[-1])}</text>'
+        f'<text x="{width // 2}" y="{height - 3}" text-anchor="middle">{basis}</text>'
+        f'<text x="{pad_x}" y="10">最高 {fmt_value(line, high)}</text>'
+        f'<text x="{width - pad_x}" y="10" text-anchor="end">'
+        f"最新 {fmt_value(line, values[-1])}</text>"
     )
     return Markup(
-        f'<svg class="trend" role="img" aria-label="{line.kpi.name}趋势" '
+        f'<svg class="trend" role="img" aria-label="{line.kpi.name}趋势（{basis}）" '
         f'viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><polyline points="{path}"/>'
         f'<g class="dots">{dots}</g><g class="labels">{label}</g></svg>'
@@ -65,6 +82,7 @@ def render_html(data: ReportData) -> str:
         lstrip_blocks=True,
     )
     env.filters["fmt"] = fmt
+    env.globals["fmt_value"] = fmt_value
     template = env.get_template("report.html.j2")
     return template.render(
         data=data,
