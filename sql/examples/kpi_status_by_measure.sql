@@ -18,9 +18,10 @@ final as (
         measure_no,
         count(*) as kpis,
         sum(case when status = '已完成' then 1 else 0 end) as done,
-        sum(case when status = '正常推进' then 1 else 0 end) as on_track,
-        sum(case when status in ('进度滞后', '严重滞后') then 1 else 0 end) as behind,
-        sum(case when status = '暂无数据' then 1 else 0 end) as no_data
+        sum(case when status in ('正常推进', '达标', '未到期') then 1 else 0 end) as on_track,
+        sum(case when status in ('进度滞后', '严重滞后', '未达标', '逾期') then 1 else 0 end)
+            as behind,
+        sum(case when status in ('暂无数据', '与2月合并发布') then 1 else 0 end) as no_data
     from current_snapshots
     group by measure_no
 )

@@ -15,6 +15,7 @@ with_data as (
         snapshots.unit,
         snapshots.actual_ytd,
         snapshots.target_value,
+        snapshots.pace_label,
         snapshots.expected_to_date,
         snapshots.completion_ratio,
         snapshots.status

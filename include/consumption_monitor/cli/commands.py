@@ -95,13 +95,15 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
     """The snapshot as a text table: one line per KPI, its components and status."""
     from consumption_monitor.common.terminal import pad
+    from consumption_monitor.indicators.catalog import COUNT_UNITS
 
     if not rows:
         return f"{period} 暂无快照"
-    widths = (4, 40, 14, 8, 10, 7, 7, 10)
-    header = ("措施", "指标", "实际", "目标", "预期", "完成度", "同比%", "状态")
+    widths = (4, 40, 14, 8, 10, 7, 7, 14, 8)
+    header = ("措施", "指标", "实际", "目标", "预期", "完成度", "同比%", "状态", "进度方式")
     lines = [
-        f"{period} 指标快照（实际为本年累计；预期为按进度应完成；完成度 = 实际 / 预期）",
+        f"{period} 指标快照（实际为本年累计；预期为按进度应完成；完成度 = 实际 / 预期；"
+        "同比带 * 为可比口径计算）",
         "  ".join(
             pad(h, w, right=1 < i < 7) for i, (h, w) in enumerate(zip(header, widths, strict=True))
         )
@@ -110,7 +112,12 @@ def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         has_target = r["target_value"] is not None
         target = f"{r['target_comparator']}{r['target_value']:g}" if has_target else ""
-        actual = r["milestone_status"] if r["kind"] == "milestone" else _fmt(r["actual_ytd"])
+        count = r["unit"] in COUNT_UNITS
+        actual = (
+            r["milestone_status"]
+            if r["kind"] == "milestone"
+            else _fmt(r["actual_ytd"], 0 if count else 2)
+        )
         cells = (
             str(r["measure_no"]),
             r["name"][:20],
@@ -118,8 +125,10 @@ def render_snapshot_table(period: str, rows: list[dict[str, Any]]) -> str:
             target,
             _fmt(r["expected_to_date"]),
             _fmt(r["completion_ratio"]),
-            _fmt(r["yoy_ytd_pct"], 1),
+            _fmt(r["yoy_ytd_pct"], 1)
+            + ("*" if r["yoy_ytd_pct"] is not None and r["yoy_basis"] == "computed" else ""),
             r["status"] or "监测指标",
+            r.get("pace_label") or "",
         )
         lines.append(
             "  ".join(

@@ -36,6 +36,8 @@ YOY_BASES: tuple[str, ...] = ("published", "computed", "none")
 # Pace kinds (how expected-to-date and the status are derived; measures.yaml, status:).
 PACES: tuple[str, ...] = ("linear", "seasonal", "schedule", "level", "year_end", "ledger", "none")
 CUMULATIVE_PACES: tuple[str, ...] = ("linear", "seasonal", "schedule")
+# Units of counts: printed as whole numbers with their unit ("5 场"), never "5.00".
+COUNT_UNITS: frozenset[str] = frozenset({"场", "个", "家", "条", "人", "次"})
 # Every status a snapshot can carry, in report order. 与N月合并发布 is written for the month
 # N of the feed's next release (only 与2月合并发布 occurs: January published with February).
 STATUSES: tuple[str, ...] = (

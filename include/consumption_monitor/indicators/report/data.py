@@ -19,12 +19,17 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from consumption_monitor.common.periods import Period
-from consumption_monitor.indicators.catalog import STATUSES, Kpi, Measure, load_catalog
+from consumption_monitor.indicators.catalog import (
+    COUNT_UNITS,
+    STATUSES,
+    Kpi,
+    Measure,
+    load_catalog,
+)
 from consumption_monitor.indicators.snapshots import read_snapshot
 
 TREND_MONTHS = 24
 INDICATOR_STATUS = "监测指标"  # shown for indicators, which have no target and no status
-COUNT_UNITS = frozenset({"场", "个", "家", "条", "人", "次"})
 TREND_BASES = {"actual_month": "当月", "actual_ytd": "累计"}
 
 COLUMNS: tuple[tuple[str, str], ...] = (  # key, header: the table of every action
