@@ -14,7 +14,7 @@ from consumption_monitor.indicators.snapshots import compute_snapshot
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.migrate import upgrade
 from tests.test_pace import _tradein
-from tests.test_snapshots import ledger
+from tests.test_snapshots import ledger, rows
 
 
 @pytest.fixture
@@ -63,3 +63,28 @@ def test_pace_yoy_label_trend_basis_and_counts(engine) -> None:
     assert {r[4] for r in trend} == {"当月"}  # one basis, said
     assert "m12_tradein_sales" in page and "以旧换新销售额趋势（当月）" in page
     assert wb["趋势"]["E1"].value == "口径"
+
+
+def test_a_year_to_date_only_trend_says_so(engine) -> None:
+    """Online retail is published year to date only: its trend is 累计, never mixed."""
+    for period, ytd in (("2025-02", 1500.0), ("2025-03", 2300.0)):
+        record = {
+            "region_code": "510403",
+            "online_retail_ytd": ytd,
+            "online_retail_yoy_ytd_pct": 9.5,
+        }
+        rows(engine, "ecommerce_district_online", period, [record], "ecommerce_monthly")
+        compute_snapshot(engine, period)
+    page, xlsx = render_report(engine, "2025-03")
+    trend = [
+        r
+        for r in load_workbook(BytesIO(xlsx))["趋势"].iter_rows(2, values_only=True)
+        if r[0] == "m19_online_retail"
+    ]
+    assert [(r[2], r[3], r[4]) for r in trend] == [
+        ("2025-02", 1500, "累计"),
+        ("2025-03", 2300, "累计"),
+    ]
+    assert "网上零售额趋势（累计）" in page
+    row = page[page.index('data-kpi="m19_online_retail"') :]
+    assert "可比口径计算" not in row[: row.index("</tr>")]  # a published rate
