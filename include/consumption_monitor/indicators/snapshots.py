@@ -18,7 +18,8 @@ snapshots in the previous ``years`` complete years (December present and positiv
 cumulative share of December's, averaged over those years; months without a value carry
 the previous month's share. Fewer than ``min_years`` complete years -> linear (the basis
 says so). A revision of last year's data reaches this year's shares through
-``affected_periods`` (to the end of the next year).
+``affected_periods`` (to the end of the next year); one two years back only when this year's
+periods are recomputed (``cm snapshot`` or the next load of their feed).
 """
 
 from __future__ import annotations
