@@ -101,6 +101,18 @@ def test_a_bad_pace_fails_at_load(pace: Any, message: str) -> None:
         variant("m08_smoke_shops", pace=pace)
 
 
+@pytest.mark.parametrize(
+    ("kpi_id", "panel", "message"),
+    [
+        ("m13_car_retail", "Uscc;", "not a column name"),
+        ("m08_smoke_shops", "uscc", "panel serves a computed YoY"),  # a target, no YoY
+    ],
+)
+def test_a_bad_panel_fails_at_load(kpi_id: str, panel: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        variant(kpi_id, panel=panel)
+
+
 def test_status_labels_and_default_paces_are_checked() -> None:
     data = copy.deepcopy(RAW)
     data["status"]["labels"].remove("逾期")

@@ -9,6 +9,7 @@ parse time (the feed DAGs' ``measure-N`` tags come from ``measures_for_feed``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -372,7 +373,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
 def _ident_or_none(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not value.replace("_", "a").isalnum():
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
         raise CatalogError(f"{where}: {value!r} is not a column name")
     return value
 
