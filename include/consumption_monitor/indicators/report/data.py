@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from consumption_monitor.common.periods import Period
 from consumption_monitor.indicators.catalog import STATUSES, Kpi, Measure, load_catalog
+from consumption_monitor.indicators.report.notes import report_notes
 from consumption_monitor.indicators.snapshots import read_snapshot
 
 TREND_MONTHS = 24
@@ -107,6 +108,7 @@ class ReportData:
     sections: list[ActionSection]
     status_counts: dict[str, int]
     computed_at: Any
+    notes: list[str] = field(default_factory=list)  # footnotes (report/notes.py)
 
     @property
     def lines(self) -> list[KpiLine]:
@@ -161,4 +163,5 @@ def report_data(engine: Engine, period: str) -> ReportData:
         for line in section.lines:
             counts[line.status] = counts.get(line.status, 0) + 1
     computed = max((str(r.get("computed_at")) for r in snaps.values()), default=None)
-    return ReportData(period, catalog.plan, sections, counts, computed)
+    notes = report_notes(engine, catalog, period)
+    return ReportData(period, catalog.plan, sections, counts, computed, notes)

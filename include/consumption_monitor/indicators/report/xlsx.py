@@ -30,6 +30,8 @@ def build_workbook(data: ReportData) -> Workbook:
     for status, n in data.status_counts.items():
         overview.append([status, n])
         overview.cell(overview.max_row, 1).font = Font(color=STATUS_COLOURS[status][1:])
+    for i, note in enumerate(data.notes, start=1):
+        overview.append([f"注{i}", note])
     overview.column_dimensions["A"].width = 40
     for section in data.sections:
         ws = wb.create_sheet(_sheet_title(section.numeral, section.title))
