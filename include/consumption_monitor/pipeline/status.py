@@ -6,8 +6,9 @@ periods past their due date and not loaded; and the alerts still open (not yet c
 recovery). Read-only, from the audit tables and the feed specs.
 
 Warnings above the feeds (issue 15): the working-day calendar running out (deadlines
-counted by weekends alone past the file's last year), and periods still pulled again because
-rows are open (their rates provisional).
+counted by weekends alone past the file's last year),, periods still pulled again because
+rows are open (their rates provisional), and sources of the same figure that disagree
+(``indicators/reconcile.py``).
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ def _repull(engine: Engine, spec) -> dict[str, Any] | None:
     """Periods with open rows that runs pull again (spec ``repull:``), and stale ones."""
     if spec.repull is None:
         return None
+    from sqlalchemy.exc import DBAPIError
+
     from consumption_monitor.pipeline.repull import open_periods
 
     try:
         found = open_periods(engine, spec.name)
-    except Exception:  # no core table yet (never loaded)
+    except DBAPIError:  # no core table yet (a warehouse not migrated)
         return None
     return {"open": found.counts, "due": found.due, "stale": found.stale}
 
@@ -142,11 +145,16 @@ def operations_status(engine: Engine, today: date | None = None) -> dict[str, An
 
 
 def status_warnings(engine: Engine, today: date) -> list[str]:
-    """Lines every operator must see whatever the feed: the calendar's end."""
+    """Lines every operator must see whatever the feed: the calendar's end, sources of
+    the same figure that disagree (last full month)."""
+    from consumption_monitor.common.periods import last_full_month
+    from consumption_monitor.indicators.reconcile import reconciliation_warnings
+
     out = []
     calendar_line = fallback_warning(load_calendar(), today)
     if calendar_line:
         out.append(calendar_line)
+    out += reconciliation_warnings(engine, str(last_full_month(today)))
     return out
 
 

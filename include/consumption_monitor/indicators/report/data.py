@@ -89,7 +89,7 @@ class KpiLine:
             "status": self.status,
             "data_period": s.get("data_period") or "",
             "validation": s.get("validation_state") or "",
-            "units": "、".join(self.measure.responsible_units),
+            "units": "、".join(self.kpi.units or self.measure.responsible_units),
         }
 
 

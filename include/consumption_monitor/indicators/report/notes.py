@@ -7,15 +7,18 @@ lists them under the tables, the workbook on its 总览 sheet.
 - 12315: months of the year whose rates are provisional (cases still 办理中, pulled again
   until they close) and deadlines counted by weekends alone past the holiday calendar's
   last year (``mart_complaints_12315_monthly``).
+- Sources of the same figure that disagree (``indicators/reconcile.py``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from consumption_monitor.common.tradein_rules import unverified_note
 from consumption_monitor.common.workdays import REFERENCE_FILE, load_calendar
 from consumption_monitor.indicators.catalog import Catalog
+from consumption_monitor.indicators.reconcile import reconciliation_warnings
 
 TRADEIN_FEED = "tradein_transactions"
 COMPLAINTS_VIEW = "mart_complaints_12315_monthly"
@@ -41,7 +44,7 @@ def complaints_notes(engine: Engine, catalog: Catalog, period: str) -> list[str]
     try:
         with engine.connect() as conn:
             rows = conn.execute(sql, {"first": f"{period[:4]}-01", "last": period}).all()
-    except Exception:  # the view is missing in a warehouse not migrated yet
+    except DBAPIError:  # the view is missing in a warehouse not migrated yet
         return []
     out = []
     pending = [(r.period, int(r.pending or 0)) for r in rows if r.pending]
@@ -64,4 +67,8 @@ def complaints_notes(engine: Engine, catalog: Catalog, period: str) -> list[str]
 
 def report_notes(engine: Engine, catalog: Catalog, period: str) -> list[str]:
     """Every footnote of the period's report, in the order shown."""
-    return [*complaints_notes(engine, catalog, period), *tradein_notes(catalog, period)]
+    return [
+        *reconciliation_warnings(engine, period),
+        *complaints_notes(engine, catalog, period),
+        *tradein_notes(catalog, period),
+    ]
