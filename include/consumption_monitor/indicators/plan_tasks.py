@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from consumption_monitor.feeds.spec import YAML_LOADER
+
 TASKS_FILE = Path(__file__).resolve().parent / "plan_tasks.yaml"
 DEFAULTS = {  # every task is read from the ledger 重点任务进度
     "kind": "milestone",
@@ -49,4 +51,6 @@ def task_kpis(data: dict[str, Any] | None) -> dict[int, list[dict[str, Any]]]:
 
 def read_tasks(path: Path | None = None) -> dict[str, Any]:
     source = path or TASKS_FILE
-    return yaml.safe_load(source.read_text(encoding="utf-8")) if source.exists() else {}
+    if not source.exists():
+        return {}
+    return yaml.load(source.read_text(encoding="utf-8"), Loader=YAML_LOADER)  # C loader: DAG parse
