@@ -202,7 +202,8 @@ def test_a_broken_catalog_fails_at_load(change, message: str) -> None:
     [
         (lambda t: t["tasks"][0].pop("seed"), "seed"),
         (lambda t: t["tasks"][0].update(units=["区商务局"]), "units"),
-        (lambda t: t["tasks"][0].update(measure=20), "unknown measures"),
+        (lambda t: t["tasks"][0].update(measure=20, id="m20_x"), "unknown measures"),
+        (lambda t: t["tasks"][0].update(measure=2), "m<measure"),
         (lambda t: t["tasks"][1].update(id="m01_stable_jobs"), "duplicate"),
         (lambda t: t["tasks"][0].update(task="任务" * 65), "128"),
     ],

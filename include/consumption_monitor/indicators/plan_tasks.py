@@ -40,6 +40,8 @@ def task_kpis(data: dict[str, Any] | None) -> dict[int, list[dict[str, Any]]]:
         missing = [k for k in ("id", "measure", "name", "seed", "units") if not raw.get(k)]
         if missing:
             raise TasksError(f"{where}: missing {missing}")
+        if not str(raw["id"]).startswith(f"m{int(raw['measure']):02d}_"):
+            raise TasksError(f"{where}: the id starts with m<measure, two digits>_")
         kpi = {**DEFAULTS, "task": raw["name"], **raw}
         if kpi["kind"] != "milestone":
             raise TasksError(f"{where}: plan tasks are milestones")
