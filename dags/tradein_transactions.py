@@ -13,8 +13,9 @@ written; the raw archive keeps the pseudonymised pages and the sha256 of the byt
 received. Without a key the extract task fails.
 
 **Rules.** `expectations/tradein_transactions.json` with the policy year's parameters from
-`reference/tradein_rules_<year>.yaml` (subsidy ≤ min(price × rate, cap), digital ≤ 6,000
-元, dates in the period and policy year, USCC check), plus history checks in the warehouse
+`reference/tradein_rules_<year>.yaml` (subsidy ≤ min(price × rate, cap), or the fixed amount
+of scrappage renewals, digital ≤ 6,000 元, dates in the period, the policy year and the
+category's effective dates, USCC check), plus history checks in the warehouse
 (order ids unique across batches, per consumer/category/year item limits). Breaches are
 quarantined: `cm tradein-audit` lists them by enterprise.
 

@@ -1,7 +1,9 @@
 """Working days on the official holiday calendar: weekends, holidays, 调休 Saturdays.
 
 Expected dates are counted by hand from the State Council notices, so a wrong entry in
-``reference/prc_holidays.yaml`` or an off-by-one in the counting fails here.
+``reference/prc_holidays.yaml`` or an off-by-one in the counting fails here. Past the
+file's last year deadlines are counted by weekends alone and said so; 12315 months with
+open cases are pulled again until they close, their rates provisional meanwhile.
 """
 
 from __future__ import annotations
@@ -9,8 +11,15 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 
-from consumption_monitor.common.workdays import CalendarError, load_calendar, parse_calendar
+from consumption_monitor.common.workdays import (
+    FALLBACK_TYPES,
+    CalendarError,
+    fallback_warning,
+    load_calendar,
+    parse_calendar,
+)
 
 CAL = load_calendar()
 
@@ -70,10 +79,85 @@ def test_sequence_numbers_count_working_days() -> None:
     assert by_day[date(2025, 2, 8)].holiday_name == "春节"
 
 
-def test_dates_outside_the_calendar_are_refused_unless_lenient() -> None:
-    with pytest.raises(CalendarError, match="2027"):
-        CAL.add_workdays(date(2026, 12, 30), 5)
-    assert CAL.with_lenience().add_workdays(date(2026, 12, 30), 5) == date(2027, 1, 6)
+def test_past_the_last_year_weekends_only_then_refused() -> None:
+    """2027 is not in the file: 2026-12-30 + 5 working days is 2027-01-06 counting weekends
+    only (no 元旦 holiday), and that day is estimated; two years on, and before the first
+    year, dates are refused."""
+    assert CAL.last == date(2026, 12, 31) and not CAL.estimated(date(2026, 12, 31))
+    assert CAL.add_workdays(date(2026, 12, 30), 5) == date(2027, 1, 6)
+    assert CAL.estimated(date(2027, 1, 1)) and CAL.is_workday(date(2027, 1, 1))  # a Friday
+    assert not CAL.is_workday(date(2027, 1, 2))  # Saturday
+    assert CAL.is_workday(date(2028, 12, 29))
+    with pytest.raises(CalendarError, match="2029"):
+        CAL.is_workday(date(2029, 1, 2))
+    with pytest.raises(CalendarError, match="2023"):
+        CAL.is_workday(date(2023, 12, 29))
+    assert CAL.with_lenience().add_workdays(date(2028, 12, 29), 1) == date(2029, 1, 1)
+    days = list(CAL.days(fallback=True))
+    assert days[-1].day == date(2028, 12, 31)
+    assert {d.day_type for d in days if d.day.year >= 2027} == set(FALLBACK_TYPES)
+    assert all(d.holiday_name is None for d in days if d.day.year >= 2027)
+    assert days[-1].workday_seq - list(CAL.days())[-1].workday_seq == 261 + 260  # Mon-Fri
+
+
+def test_the_fallback_is_announced_before_deadlines_reach_it() -> None:
+    """Warned once deadlines (about three months ahead) can pass the last covered day."""
+    assert fallback_warning(CAL, date(2026, 9, 30)) is None
+    line = fallback_warning(CAL, date(2026, 10, 1))
+    assert line and "2026-12-31" in line and "2027 年" in line and "prc_holidays.yaml" in line
+
+
+def test_deadlines_past_the_calendar_are_estimated_and_open_months_repulled(
+    feed_server, warehouse_url, monkeypatch, capsys
+) -> None:
+    """October 2026 served on 2026-12-20: mediation deadlines fall in January 2027, past
+    the calendar; they are counted (not null), flagged, and the month's rates provisional.
+    The month has a case still 办理中: it is open, `cm status` says so and the report's
+    footnote too; `cm run --open` after the case closed loads the revision and closes it."""
+    from consumption_monitor.cli import main
+    from consumption_monitor.indicators.catalog import load_catalog
+    from consumption_monitor.indicators.report.notes import report_notes
+    from consumption_monitor.pipeline.repull import open_periods
+    from consumption_monitor.pipeline.status import operations_status, render
+    from consumption_monitor.pipeline.steps import run_period
+    from consumption_monitor.warehouse.db import engine_for
+
+    monkeypatch.setattr(feed_server, "as_of", date(2026, 12, 20))
+    run_period("complaints_12315", "2026-10", url=warehouse_url)
+    engine = engine_for(warehouse_url)
+    with engine.connect() as conn:
+        cases = conn.execute(
+            text(
+                "select count(*) as n, sum(deadline_estimated) as estimated, "
+                "sum(case when deadline_date is null then 1 else 0 end) as unknown, "
+                "min(case when deadline_estimated = 1 then deadline_date end) as first_estimated "
+                "from mart_complaints_12315_cases"
+            )
+        ).one()
+        monthly = {
+            r.period: r
+            for r in conn.execute(text("select * from mart_complaints_12315_monthly")).all()
+        }
+    assert cases.n > 30 and cases.estimated > 0 and cases.unknown == 0
+    assert cases.first_estimated >= "2027-01-01"
+    assert monthly["2027-01"].deadlines_estimated > 0 and monthly["2027-01"].is_provisional == 1
+    assert monthly["2026-10"].is_provisional == 0
+    catalog = load_catalog()
+    assert any("暂按周末推算" in n for n in report_notes(engine, catalog, "2027-01"))
+    opened = open_periods(engine, "complaints_12315")
+    assert opened.due == ["2026-10"] and opened.counts["2026-10"] >= 1
+    assert any("暂定值" in n for n in report_notes(engine, catalog, "2026-12"))
+    status = operations_status(engine, date(2026, 11, 30))
+    assert any("2027 年起" in w for w in status["warnings"])
+    page = render(status)
+    assert "【提醒】工作日历仅覆盖至 2026-12-31" in page and "仍有办理中记录的期别：2026-10" in page
+
+    monkeypatch.setattr(feed_server, "as_of", date(2027, 4, 1))  # the case has closed since
+    assert main(["run", "--feed", "complaints_12315", "--open", "--url", warehouse_url]) == 0
+    assert "2026-10  loaded" in capsys.readouterr().out
+    assert open_periods(engine, "complaints_12315").counts == {}
+    assert not any("暂定值" in n for n in report_notes(engine, catalog, "2026-12"))
+    assert main(["run", "--feed", "retail_monthly", "--open", "--url", warehouse_url]) == 2
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import inspect
 
 from consumption_monitor.cli import main
@@ -135,6 +138,19 @@ def test_milestones_and_indicators(catalog: Catalog) -> None:
     assert all(k.target is None for k in indicators.values())
 
 
+def test_m11_counts_every_consumption_event_type_and_says_so(catalog: Catalog) -> None:
+    """The plan says 各类活动: every event type of the ledger but the job fairs, stated in
+    the catalog (scope) for both KPIs of measure 11."""
+    from consumption_monitor.feeds.spec import load_feed
+
+    columns = load_feed("work_ledgers").stream("events").columns
+    types = set(next(c for c in columns if c.name == "event_type").choices) - {"招聘会"}
+    for kpi_id in ("m11_promotion_events", "m11_consumption_driven"):
+        kpi = catalog.kpi(kpi_id)
+        assert set(kpi.filter["event_type"]) == types
+        assert "各类活动" in kpi.scope and all(t in kpi.scope for t in types)
+
+
 def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -161,7 +177,10 @@ def test_cli_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
         (lambda d: d["measures"][0]["kpis"][0]["target"].update(comparator="≥"), "target"),
         (lambda d: d["measures"][0]["kpis"][0].update(aggregation="avg"), "aggregation"),
         (lambda d: d["measures"][0]["kpis"][0].update(feed="nope"), "unknown feed"),
-        (lambda d: d["measures"][1]["kpis"][0].pop("task"), "task"),
+        (
+            lambda d: d["measures"][0]["kpis"][0].update(aggregation="milestone", columns={}),
+            "milestone KPI names its ledger task",
+        ),
         (lambda d: d["measures"][0]["kpis"][1].update(id="m01_job_fairs"), "duplicate"),
         (lambda d: d["measures"].pop(4), "numbered"),
         (lambda d: d["status"].update(lagging=0.99), "thresholds"),
@@ -176,6 +195,123 @@ def test_a_broken_catalog_fails_at_load(change, message: str) -> None:
     change(data)
     with pytest.raises(CatalogError, match=message):
         parse_catalog(data)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t["tasks"][0].pop("seed"), "seed"),
+        (lambda t: t["tasks"][0].update(units=["区商务局"]), "units"),
+        (lambda t: t["tasks"][0].update(measure=20, id="m20_x"), "unknown measures"),
+        (lambda t: t["tasks"][0].update(measure=2), "m<measure"),
+        (lambda t: t["tasks"][1].update(id="m01_stable_jobs"), "duplicate"),
+        (lambda t: t["tasks"][0].update(task="任务" * 65), "128"),
+    ],
+)
+def test_a_broken_task_fails_at_load(change, message: str) -> None:
+    from consumption_monitor.indicators.catalog import CATALOG_FILE
+    from consumption_monitor.indicators.plan_tasks import read_tasks
+
+    data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    tasks = read_tasks()
+    change(tasks)
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(data, tasks)
+
+
+# --- every task of the plan (issue 15 §5) ---------------------------------------------------
+
+PLAN = Path(__file__).parent / "data" / "plan.txt"
+NUMERALS = "一二三四五六七八九"
+
+
+def _number(numeral: str) -> int:
+    if numeral.startswith("十"):
+        return 10 + (NUMERALS.index(numeral[1]) + 1 if len(numeral) > 1 else 0)
+    return NUMERALS.index(numeral) + 1
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def plan_bodies() -> dict[int, str]:
+    """Each measure's body: its text after the title sentence up to （责任单位/责任部门：,
+    line breaks and spaces removed (the plan breaks lines inside sentences)."""
+    text = _squeeze(PLAN.read_text(encoding="utf-8"))
+    text = text[text.index("一、促进城乡居民增收行动") :]
+    parts = re.split(r"（([一二三四五六七八九十]+)）", text)
+    bodies = {}
+    for numeral, chunk in zip(parts[1::2], parts[2::2], strict=True):
+        chunk = re.split(r"（责任(?:单位|部门)：", chunk)[0]
+        bodies[_number(numeral)] = chunk.partition("。")[2]
+    return bodies
+
+
+def task_sentences(body: str) -> list[str]:
+    """The clauses of a body: split on 。，； (none inside the plan's quotes or brackets)."""
+    return [c for c in re.split(r"[。，；]", body) if c]
+
+
+def _quoted(clause: str, seeds: list[str]) -> bool:
+    """A seed contains the clause, or seeds quoting parts of it leave only 、 (two targets
+    in one clause: 儿科全覆盖、基层医疗卫生机构覆盖率超 90%)."""
+    if any(clause in s for s in seeds):
+        return True
+    rest = clause
+    for seed in seeds:
+        rest = rest.replace(seed, "")
+    return rest.strip("、") == ""
+
+
+def test_the_plan_text_splits_into_19_measures_and_their_clauses() -> None:
+    bodies = plan_bodies()
+    assert sorted(bodies) == list(range(1, 20))
+    clauses = [c for b in bodies.values() for c in task_sentences(b)]
+    assert len(clauses) == 213
+    assert "实施农产品“三品一标”提升行动" in task_sentences(bodies[2])
+    assert "推行在线消费纠纷和解、线下无理由退货、赔偿先付等做法" in task_sentences(bodies[19])
+    assert not any("责任单位" in c or "责任部门" in c or "行动方案" in c for c in clauses)
+    assert not _quoted("扩大生育保险覆盖范围", ["生育保险"])  # a part is not the clause
+    assert _quoted("甲、乙", ["甲", "乙"]) and not _quoted("甲、乙", ["甲"])
+
+
+def test_every_task_sentence_of_the_plan_is_tracked(catalog: Catalog) -> None:
+    """Each clause of each measure is quoted by a KPI seed of its measure, covered by a
+    named KPI of the measure, or excluded with a reason; every seed is a verbatim quote;
+    each task is a milestone read from the ledger with its 责任单位."""
+    from consumption_monitor.indicators.plan_tasks import read_tasks
+
+    bodies = plan_bodies()
+    extra = read_tasks()
+    untracked = []
+    for number, body in bodies.items():
+        measure = catalog.measure(number)
+        seeds = [_squeeze(k.seed) for k in measure.kpis if k.seed]
+        assert all(s in body for s in seeds), [s for s in seeds if s not in body]
+        named = {
+            _squeeze(e["clause"])
+            for e in extra["covered_by"]
+            if e["measure"] == number and e["kpi"] in {k.id for k in measure.kpis}
+        }
+        excluded = {
+            _squeeze(e["clause"])
+            for e in extra["not_tasks"]
+            if e["measure"] == number and e["reason"]
+        }
+        for clause in task_sentences(body):
+            if not _quoted(clause, seeds) and clause not in named | excluded:
+                untracked.append((number, clause))
+        assert (named | excluded) <= set(task_sentences(body)), number  # no stale entries
+    assert untracked == []
+    tasks = [k for k in catalog.kpis if k.kind == "milestone"]
+    assert len(tasks) == 75 and all(k.seed and k.units and k.task for k in tasks)
+    assert {k.source for k in tasks} == {"mart_ledger_milestones_monthly"}
+    names = {k.task for k in tasks}
+    for word in ("三品一标", "农业博览会", "生育保险", "助学贷款", "老年助餐", "普惠托育",
+                 "美食地图", "一刻钟", "苏铁自然遗产保护展示区", "二手车", "数电发票",
+                 "错峰休假", "工会消费券", "无理由退货"):  # fmt: skip
+        assert any(word in n for n in names), word
 
 
 def test_every_source_exists_in_a_migrated_warehouse(warehouse_url: str) -> None:

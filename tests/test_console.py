@@ -81,6 +81,11 @@ def test_console_data_from_real_loads(feed_server, warehouse_url: str) -> None:
     due = {c["feed"]: (c["period"], c["due"]) for c in data["calendar"]}
     assert due["ecommerce_monthly"] == ("2025-04", "2025-05-20")
     json.dumps(data)  # plain data
+    assert data["warnings"] == [] and "id='warnings'" not in render_console(data)
+    # late 2026: deadlines reach past the holiday calendar's last year (issue 15)
+    later = console_data(engine_for(warehouse_url), date(2026, 11, 30))
+    assert any("工作日历仅覆盖至 2026-12-31" in w for w in later["warnings"])
+    assert "<ul id='warnings'" in render_console(later)
 
 
 def test_dag_run_link_from_the_audit(feed_server, sqlite_url: str) -> None:

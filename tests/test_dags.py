@@ -235,6 +235,47 @@ def test_tradein_dag_runs_a_period_with_its_pii_key(
     assert rows == [("2025-03", 300)]
 
 
+@pytest.mark.slow
+def test_the_complaints_dag_pulls_open_months_again(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, feed_server, tmp_path: Path
+) -> None:
+    """October 2025 pulled on 5 November has cases still 办理中; the run of 10 December
+    loads November, then its repull task pulls October again (issue 15 §4)."""
+    import datetime
+
+    import pendulum
+    from sqlalchemy import text
+
+    from consumption_monitor.pipeline.repull import open_periods
+    from consumption_monitor.pipeline.steps import run_period
+    from consumption_monitor.warehouse.db import engine_for
+
+    airflow_env(monkeypatch, airflow_home)
+    warehouse = f"sqlite:///{tmp_path / 'complaints.db'}"
+    monkeypatch.setenv("CM_WAREHOUSE_URL", warehouse)
+    monkeypatch.setattr(feed_server, "as_of", datetime.date(2025, 11, 5))
+    run_period("complaints_12315", "2025-10", url=warehouse)
+    assert "2025-10" in open_periods(engine_for(warehouse), "complaints_12315").due
+    monkeypatch.setattr(feed_server, "as_of", datetime.date(2025, 12, 20))
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(DAGS / "complaints_12315.py")).get_dag("complaints_12315")
+    assert [t.task_id for t in dag.topological_sort()][-1] == "repull"
+    run = dag.test(logical_date=pendulum.datetime(2025, 12, 10, 6, tz="Asia/Shanghai"))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", states
+    with engine_for(warehouse).connect() as conn:
+        batches = dict(
+            conn.execute(
+                text(
+                    "select period, count(*) from audit_load_batch "
+                    "where feed = 'complaints_12315' group by period"
+                )
+            ).all()
+        )
+    assert batches == {"2025-10": 2, "2025-11": 1}  # October pulled again: a revision
+
+
 def test_the_snapshot_dag_listens_to_every_feed_asset(
     airflow_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,7 +330,9 @@ def test_the_snapshot_dag_runs_through_airflow(
         rows = conn.execute(
             text("select kpi_id, status from mart_indicator_snapshot_latest where period='2025-03'")
         ).fetchall()
-    assert len(rows) == 50
+    from consumption_monitor.indicators.catalog import load_catalog
+
+    assert len(rows) == len(load_catalog().kpis)
     assert ("m19_retail_sales_total", None) in rows  # an indicator with data: no target
     assert (tmp_path / "reports" / "2025-03.html").exists()
     assert (tmp_path / "reports" / "2025-03.xlsx").exists()

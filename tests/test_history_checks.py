@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from consumption_monitor.common.tradein_rules import load_rules
 from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.validation.history import RowArrays, make_checks
-from consumption_monitor.validation.tradein_rules import load_rules
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.migrate import ensure_schema
 

@@ -113,6 +113,39 @@ def test_samples_are_deterministic(tmp_path: Path, capsys) -> None:
     assert {f.stream for f in first} == {"events", "openings", "product_sales", "milestones"}
 
 
+def test_samples_report_every_task_of_the_plan(warehouse_url: str) -> None:
+    """Every milestone of the catalog (issue 15 §5) comes through 重点任务进度 from one of
+    its 责任单位, with a course that is realistic at mid-2025: some not started, most in
+    progress, a few done; none of them is 暂无数据 once the month is loaded."""
+    from cm_devtools.ledger_samples import UNIT_ALIASES
+    from consumption_monitor.indicators.catalog import load_catalog
+    from consumption_monitor.indicators.snapshots import read_snapshot
+
+    period = "2025-06"
+    write_samples(drop_dir(load_feed(FEED)), period, period)
+    out = run_period(FEED, period, url=warehouse_url)
+    assert out["validation"]["quarantined"]["milestones"] == 0
+    tasks = [k for k in load_catalog().kpis if k.kind == "milestone"]
+    with engine_for(warehouse_url).connect() as conn:
+        reported = {
+            r.task: r
+            for r in conn.execute(
+                text("select task, unit, status, note from mart_ledger_milestones_monthly "
+                     "where period = :p"),
+                {"p": period},
+            )
+        }  # fmt: skip
+    assert set(reported) == {k.task for k in tasks}
+    for kpi in tasks:
+        assert reported[kpi.task].unit in {UNIT_ALIASES.get(u, u) for u in kpi.units}
+    statuses = [r.status for r in reported.values()]
+    assert {s: statuses.count(s) for s in set(statuses)}.keys() == {"未启动", "推进中", "已完成"}
+    assert statuses.count("推进中") > len(tasks) / 2
+    assert all("进展" in r.note for r in reported.values())
+    snapshot = {r["kpi_id"]: r for r in read_snapshot(engine_for(warehouse_url), period)}
+    assert all(snapshot[k.id]["status"] != "暂无数据" for k in tasks)
+
+
 @pytest.mark.parametrize(
     ("typed", "read"),
     [

@@ -72,6 +72,14 @@ def test_html_and_xlsx_show_every_measure_with_the_same_figures(loaded: str, tmp
         r for r in wb["趋势"].iter_rows(2, values_only=True) if r[0] == "m19_retail_sales_total"
     ]
     assert [r[2] for r in trend] == PERIODS
+    # scope lines (issue 15 §3): what 措施 11's 各类活动 counts
+    assert 'data-scope="m11_promotion_events"' in page and "方案原文“各类活动”" in page
+    # every task of the plan is a row with its status (issue 15 §5)
+    assert all(f'data-kpi="{k.id}"' in page for k in catalog.kpis if k.kind == "milestone")
+    # footnotes: the trade-in rules of the year are not all verified (issue 15 §4)
+    assert "tradein_rules_2025.yaml 含未经核实的规则" in page
+    notes = [r[1] for r in wb["总览"].iter_rows(values_only=True) if str(r[0]).startswith("注")]
+    assert any("tradein_rules_2025.yaml" in n for n in notes)
 
 
 def test_cm_report_writes_both_files(loaded: str, tmp_path, capsys) -> None:

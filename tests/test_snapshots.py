@@ -8,13 +8,14 @@ figures worked out by hand from the catalog's targets and thresholds (0.95 / 0.6
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, text, update
 
 from consumption_monitor.cli import main
+from consumption_monitor.indicators.catalog import load_catalog
 from consumption_monitor.indicators.snapshots import (
     affected_periods,
     compute_snapshot,
@@ -176,10 +177,12 @@ def test_a_target_met_early_and_lagging_ones(engine) -> None:
     assert s["m14_launch_events"]["status"] == "已完成"
     shops = s["m08_smoke_shops"]  # 10 of "= 10" in June
     assert (shops["actual_ytd"], shops["actual_month"], shops["status"]) == (10, 6, "已完成")
-    promo = s["m11_promotion_events"]  # 6 of 20: expected 10, ratio 0.6 -> 进度滞后
-    assert promo["expected_to_date"] == pytest.approx(10)
-    assert promo["completion_ratio"] == pytest.approx(0.6)
-    assert promo["status"] == "进度滞后"
+    # 11 of 20 (the plan's 各类活动: every consumption event type, issue 15 §3; job
+    # fairs are not among them): expected 10, ratio 1.1
+    promo = s["m11_promotion_events"]
+    assert promo["actual_ytd"] == 11 and promo["expected_to_date"] == pytest.approx(10)
+    assert promo["completion_ratio"] == pytest.approx(1.1)
+    assert promo["status"] == "正常推进"
     cars = s["m13_car_shows"]  # 2 of 5: expected 2.5, ratio 0.8; small target: 2 whole
     # events expected by June and 2 held -> on track (the ratio alone would say lagging)
     assert (cars["completion_ratio"], cars["status"]) == (pytest.approx(0.8), "正常推进")
@@ -193,6 +196,31 @@ def test_a_target_met_early_and_lagging_ones(engine) -> None:
     assert s["m08_convenience_stores"]["actual_ytd"] == 5
     batches = s["m08_smoke_shops"]["source_batches"].split(",")
     assert len(batches) == 2  # May's and June's ledgers
+
+
+def test_job_fairs_have_one_source_of_truth_and_a_reconciliation(engine) -> None:
+    """2026: the employment feed says 5 fairs, the units' event ledger 6. The KPI counts
+    the employment feed (its declared source); the difference is a warning in `cm status`
+    and the report's footnote; equal figures, or a side without data, warn nothing."""
+    from consumption_monitor.indicators.reconcile import load_checks, reconcile
+    from consumption_monitor.indicators.report.notes import report_notes
+    from consumption_monitor.pipeline.status import operations_status
+
+    employment(engine, "2026-03", fairs=[100] * 5, relief_ytd=0, relief_month=0)
+    assert reconcile(engine, "2026-03") == []  # no ledger this year: nothing to compare
+    ledger(engine, "2026-02", events=[{"event_type": "招聘会"}] * 2)
+    ledger(engine, "2026-03", events=[{"event_type": "招聘会"}] * 4 + [{"event_type": "汽车展销"}])
+    assert snap(engine, "2026-03")["m01_job_fairs"]["actual_ytd"] == 5
+    (diff,) = reconcile(engine, "2026-03")
+    assert (diff.truth, diff.other, diff.check.kpi.id) == (5, 6, "m01_job_fairs")
+    line = diff.line()
+    assert "就业与失业保险月度监测" in line and "5 场" in line and "6 场" in line
+    status = operations_status(engine, date(2026, 4, 20))  # last full month 2026-03
+    assert line in status["warnings"]
+    assert line in report_notes(engine, load_catalog(), "2026-03")
+    ledger(engine, "2026-03", events=[{"event_type": "招聘会"}] * 3)
+    assert reconcile(engine, "2026-03") == []
+    assert [c.other.source for c in load_checks()] == ["mart_ledger_events_monthly"]
 
 
 def test_a_strict_comparator_is_not_met_by_equality(engine) -> None:
@@ -238,7 +266,7 @@ def test_missing_data_and_milestones(engine) -> None:
     assert april["m04_pediatrics_coverage"]["target_value"] == 100
     assert april["m19_complaints_on_time"]["status"] == "暂无数据"  # feed not loaded
     assert april["m19_complaints_on_time"]["source_batches"] == ""
-    assert len(april) == 50  # every KPI of the catalog has a row
+    assert len(april) == len(load_catalog().kpis)  # every KPI of the catalog has a row
 
 
 def _retail(engine, period: str, ytd: float, month: float, verdict: str = "passed") -> None:
@@ -323,5 +351,5 @@ def test_cm_snapshot_prints_every_kpi(engine, warehouse_url: str, capsys) -> Non
     import json
 
     data = json.loads(capsys.readouterr().out)
-    assert len(data) == 50
+    assert len(data) == len(load_catalog().kpis)
     assert {r["status"] for r in data} >= {"正常推进", "严重滞后", "暂无数据"}

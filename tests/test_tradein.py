@@ -23,13 +23,13 @@ from sqlalchemy import String, Text, inspect, select, text
 from cm_devtools.sample_server import tradein_data
 from consumption_monitor.common.identifiers import is_valid_resident_id
 from consumption_monitor.common.periods import Period
+from consumption_monitor.common.tradein_rules import load_rules
 from consumption_monitor.feeds.pii import PiiKeyMissing, Pseudonymiser, is_valid_mobile, pii_key
 from consumption_monitor.feeds.spec import load_feed
 from consumption_monitor.pipeline.steps import extract_step, load_step, run_period, validate_step
 from consumption_monitor.validation import derivation_registry
 from consumption_monitor.validation import tradein as _tradein  # noqa: F401  registers tradein_rules
 from consumption_monitor.validation.tradein_audit import audit_cases
-from consumption_monitor.validation.tradein_rules import load_rules
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
 from tests.conftest import PII_KEY
@@ -70,6 +70,53 @@ def test_rules_files_cover_every_sample_year() -> None:
     assert "手机" not in load_rules(2024).categories  # digital products from 2025 on
 
 
+def test_2025_car_and_digital_rules_follow_the_national_notice() -> None:
+    """Scrappage renewals pay fixed amounts (20,000 / 15,000), replacement renewals are
+    capped (15,000 / 13,000), digital products are subsidised for sales from 2025-01-20."""
+    r25 = load_rules(2025).categories
+    assert r25["汽车报废更新新能源"].fixed_amount == 20000 and r25["汽车报废更新新能源"].cap is None
+    assert r25["汽车报废更新燃油"].fixed_amount == 15000
+    assert r25["汽车置换更新新能源"].cap == 15000 and r25["汽车置换更新新能源"].fixed_amount is None
+    assert r25["汽车置换更新燃油"].cap == 13000
+    phone = r25["手机"]
+    assert phone.effective_from == date(2025, 1, 20)
+    assert not phone.in_effect(date(2025, 1, 19)) and phone.in_effect(date(2025, 1, 20))
+    assert r25["冰箱"].effective_from is None and r25["冰箱"].in_effect(date(2025, 1, 1))
+    # every shipped file states what is unverified; the note names the file
+    for year in (2024, 2025, 2026):
+        note = load_rules(year).unverified_note()
+        assert note and f"tradein_rules_{year}.yaml" in note and "未经核实" in note
+
+
+def test_fixed_amounts_and_effective_dates_as_columns() -> None:
+    """18,000 and 13,500 on a scrappage sale fail (they passed as caps); 20,000 and 15,000
+    pass; a replacement sale below its cap passes; a phone sold on 2025-01-19 fails, on
+    2025-01-20 passes; boundaries at a fen."""
+    frame = pd.DataFrame(
+        {
+            "category": ["汽车报废更新新能源", "汽车报废更新燃油", "汽车报废更新新能源",
+                         "汽车报废更新燃油", "汽车置换更新新能源", "汽车置换更新燃油",
+                         "手机", "手机", "汽车报废更新新能源"],
+            "category_group": ["汽车"] * 6 + ["数码", "数码", "汽车"],
+            "energy_grade": pd.array([None] * 9, dtype="Int64"),
+            "price": [200000.0, 100000.0, 200000.0, 100000.0, 200000.0, 90000.0,
+                      3000.0, 3000.0, 150000.0],
+            "subsidy": [18000.0, 13500.0, 20000.0, 15000.0, 12000.0, 13000.01,
+                        450.0, 450.0, 20000.004],
+            "sale_date": ["2025-01-10"] * 6 + ["2025-01-19", "2025-01-20", "2025-01-31"],
+        }
+    )  # fmt: skip
+    ctx = derivation_registry.DeriveContext(period="2025-01", frames={})
+    out = derivation_registry.apply(["tradein_rules"], frame, "transactions", ctx)
+    fixed = [None if pd.isna(v) else v for v in out["_subsidy_fixed_ok"].tolist()]
+    within = [None if pd.isna(v) else v for v in out["_subsidy_within_rule"].tolist()]
+    effect = [None if pd.isna(v) else v for v in out["_sale_in_effect"].tolist()]
+    assert fixed == [False, False, True, True, None, None, None, None, True]
+    assert within == [None, None, None, None, True, False, True, True, None]
+    assert effect == [None] * 6 + [False, True, None]
+    assert out["_subsidy_max"].tolist()[:2] == [20000.0, 15000.0]
+
+
 def test_rule_columns_on_hand_cases() -> None:
     frame = pd.DataFrame(
         {
@@ -89,13 +136,16 @@ def test_rule_columns_on_hand_cases() -> None:
     assert out["_group_ok"].tolist()[5] is False  # 空调 declared 数码
     assert out["_grade_ok"].tolist()[6] is False
     assert out["_sale_in_policy_year"].tolist() == [True] * 6 + [False]
+    assert out["_sale_in_effect"].tolist()[:2] == [pd.NA, pd.NA]  # no own dates: null
+    assert out["_sale_in_effect"].tolist()[2:4] == [True, True]  # phones in March
 
 
 def _rule_columns_row_by_row(frame: pd.DataFrame, year: int) -> dict[str, list]:
     """The rule columns worked out one row at a time from CategoryRule.max_subsidy: the
     reading of the rules the vectorised derivation must reproduce."""
     rules = load_rules(year).categories
-    out: dict[str, list] = {k: [] for k in ("known", "group", "max", "within", "grade", "price")}
+    keys = ("known", "group", "max", "within", "fixed", "grade", "price")
+    out: dict[str, list] = {k: [] for k in keys}
     for row in frame.to_dict("records"):
         row = {k: None if pd.isna(v) else v for k, v in row.items()}
         rule = rules.get(row["category"]) if row["category"] is not None else None
@@ -108,7 +158,10 @@ def _rule_columns_row_by_row(frame: pd.DataFrame, year: int) -> dict[str, list]:
             else row["category_group"] == rule.group
         )  # fmt: skip
         out["max"].append(round(limit, 2) if limit not in (None, float("inf")) else None)
-        out["within"].append(None if limit is None or subsidy is None else subsidy <= limit + 0.005)
+        fixed = rule is not None and rule.fixed_amount is not None
+        known = limit is not None and subsidy is not None
+        out["within"].append(subsidy <= limit + 0.005 if known and not fixed else None)
+        out["fixed"].append(abs(subsidy - limit) <= 0.005 if known and fixed else None)
         out["grade"].append(
             None if rule is None or rule.grade_rates is None else grade in rule.grade_rates
         )
@@ -152,6 +205,9 @@ def test_rule_columns_match_the_rules_row_by_row() -> None:
     assert column("_group_ok") == expected["group"]
     assert column("_subsidy_max") == expected["max"]
     assert column("_subsidy_within_rule") == expected["within"]
+    assert column("_subsidy_fixed_ok") == expected["fixed"]
+    assert False not in expected["fixed"]  # the generator pays fixed amounts exactly
+    assert True in expected["fixed"]
     assert column("_grade_ok") == expected["grade"]
     assert column("_price_within_limit") == expected["price"]
     assert column("_sale_in_policy_year")[-5:] == [None] * 5
@@ -208,8 +264,14 @@ def test_sample_stream_is_windowed_and_deterministic(monkeypatch) -> None:
     assert all(is_valid_mobile(r["consumer_phone"]) for r in whole)
     rules = load_rules(2025).categories
     for r in whole:
-        limit = rules[r["category"]].max_subsidy(r["price"], r["energy_grade"])
+        rule = rules[r["category"]]
+        limit = rule.max_subsidy(r["price"], r["energy_grade"])
         assert r["subsidy"] <= limit + 0.005
+        if rule.fixed_amount is not None:
+            assert r["subsidy"] == rule.fixed_amount
+    january = tradein_data.window(Period(2025, 1), 0, date(2025, 12, 20), 0, ROWS)[1]
+    digital = [r for r in january if rules[r["category"]].group == "数码"]
+    assert digital and min(r["sale_date"] for r in digital) >= "2025-01-20"
     monkeypatch.setenv(tradein_data.ROWS_ENV, "10000000")  # 10M rows: only the page is built
     total, page = tradein_data.window(period, 0, date(2025, 12, 20), 9_999_000, 1000)
     assert total == 10_000_000 and len(page) == 1000
@@ -287,6 +349,8 @@ def test_rule_breakers_quarantined_and_listed_by_enterprise(feed_server, warehou
     out = run_period(FEED, PERIOD, url=warehouse_url)
     assert out["validation"]["verdict"] == "warning"  # uscc check and phone: warnings
     assert out["validation"]["quarantined"] == {"transactions": 8}
+    page = Path(out["validation"]["report"]).read_text(encoding="utf-8")
+    assert "tradein_rules_2025.yaml 含未经核实的规则" in page and "家装厨卫" in page
     with engine_for(warehouse_url).connect() as conn:
         q = schema.audit_quarantine
         rows = dict(conn.execute(select(q.c.row_number, q.c.failed_expectations)).all())

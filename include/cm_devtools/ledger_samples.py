@@ -5,7 +5,12 @@ Who reports what follows the plan's 责任单位: 区商务局 the promotion eve
 first-launch events, appliance drives and new shops; 区文广旅局 the big cultural-tourism
 events, check-in scenes, 文创 sales and the 火红年华 4A task; 区总工会 the union group
 purchases; 区人力资源社会保障局 the job fairs; 区教育和体育局 the sports IP; 区发展改革局 the
-smart recycling points; 区农业农村和交通运输局 the 苏铁山药 application.
+smart recycling points. Every qualitative task of the catalog (``plan_tasks.yaml``, issue 15
+§5) is reported in 重点任务进度 by the first of its 责任单位, with a deterministic,
+realistic course: not started until a start month, then in progress with a growing share
+of the work done, and for finite projects (建设, 改造, 创建, 申报, 项目 …) done after some
+months; standing policies stay 推进中. The 火红年华 4A and 苏铁山药 tasks keep their
+earlier course (started in 2024-03, done in 2025-08).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +65,67 @@ OPENINGS = {
     "区发展改革局": [("智能回收站点", 0.3, "智能回收站")],
 }
 PRODUCTS = ["三线记忆帆布袋", "苏铁书签套装", "阳光康养明信片", "火红年华冰箱贴"]
-TASKS = {
-    "区文广旅局": "火红年华景区创建4A级旅游景区",
-    "区农业农村和交通运输局": "苏铁山药申报国家名特优新农产品",
-}
+# the measure-2 spelling of the plan (区农村农业和交通运输局) is the unit the ledgers know
+UNIT_ALIASES = {"区农村农业和交通运输局": "区农业农村和交通运输局"}
+LEGACY_COURSE = {"m09_4a_scenic_area": (3, 20), "m02_sutie_yam_application": (3, 20)}
+PROJECT_WORDS = ("建设", "改造", "创建", "申报", "项目", "开设", "展示区", "体系", "地图")
+
+
+@dataclass(frozen=True)
+class TaskCourse:
+    """How a sample task progresses: months are counted from 2024-01 = 1."""
+
+    kpi_id: str
+    task: str
+    unit: str
+    start: int  # first month in progress
+    done: int | None  # month completed (None: a standing policy, stays in progress)
+
+
+def _course(kpi) -> TaskCourse:
+    unit = UNIT_ALIASES.get(kpi.units[0], kpi.units[0])
+    if kpi.id in LEGACY_COURSE:
+        start, done = LEGACY_COURSE[kpi.id]
+        return TaskCourse(kpi.id, kpi.task, unit, start, done)
+    rng = _rng("task", kpi.id)
+    start = rng.randint(1, 26)  # some tasks only start after the plan (2025-12)
+    project = any(word in kpi.name for word in PROJECT_WORDS)
+    done = start + rng.randint(5, 24) if project and rng.random() < 0.8 else None
+    return TaskCourse(kpi.id, kpi.task, unit, start, done)
+
+
+@cache
+def task_courses() -> dict[str, list[TaskCourse]]:
+    """Per reporting unit, its tasks (the legacy two first), from the catalog."""
+    from consumption_monitor.indicators.catalog import load_catalog
+
+    out: dict[str, list[TaskCourse]] = {}
+    tasks = [k for k in load_catalog().kpis if k.kind == "milestone"]
+    tasks.sort(key=lambda k: k.id not in LEGACY_COURSE)
+    for kpi in tasks:
+        course = _course(kpi)
+        out.setdefault(course.unit, []).append(course)
+    return out
+
+
+def _milestone_row(course: TaskCourse, p: Period) -> dict[str, Any]:
+    month = (p.year - 2024) * 12 + p.month
+    if month < course.start:
+        status, note = "未启动", "尚未启动，正在制定实施方案"
+    elif course.done is not None and month >= course.done:
+        status, note = "已完成", "已完成，资料已归档"
+    else:
+        span = (course.done - course.start) if course.done else 36
+        share = min(95, 10 + 90 * (month - course.start) // max(span, 1))
+        status, note = "推进中", f"按计划推进，已完成约 {share}%"
+    finished = course.done is not None and month >= course.done
+    day = Period(2024, 1).shift(course.done - 1) if finished else p
+    return {
+        "task": course.task,
+        "status": status,
+        "status_date": date(day.year, day.month, 25),
+        "note": f"{p.year}年{p.month}月进展：{note}",
+    }
 
 
 def _rng(*parts: object) -> random.Random:
@@ -112,17 +175,8 @@ def sample_rows(stream: str, unit: str, period: str) -> list[dict[str, Any]]:
         return [
             {"product": name, "sales_month": round(rng.uniform(0.05, 0.4), 2)} for name in PRODUCTS
         ]
-    if stream == "milestones" and unit in TASKS:
-        months = (p.year - 2024) * 12 + p.month
-        status = "未启动" if months < 3 else "推进中" if months < 20 else "已完成"
-        return [
-            {
-                "task": TASKS[unit],
-                "status": status,
-                "status_date": date(p.year, p.month, 25),
-                "note": f"{p.year}年{p.month}月进展：{status}",
-            }
-        ]
+    if stream == "milestones":
+        return [_milestone_row(c, p) for c in task_courses().get(unit, [])]
     return []
 
 
@@ -266,7 +320,7 @@ def write_samples(
     ``faults`` maps (stream, unit, period) to a defect from ``FAULTS``."""
     feed = load_feed(FEED)
     out.mkdir(parents=True, exist_ok=True)
-    units = sorted({*EVENTS, *OPENINGS, *TASKS})
+    units = sorted({*EVENTS, *OPENINGS, *task_courses()})
     written: list[SampleFile] = []
     for period in period_range(start, end or last_full_month()):
         for stream in (s.name for s in feed.streams):

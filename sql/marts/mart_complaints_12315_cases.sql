@@ -10,6 +10,12 @@ workdays as (
     select day, workday_seq from ref_workday_calendar where is_workday
 ),
 
+covered as (
+    select max(day) as last_covered_day
+    from ref_workday_calendar
+    where day_type not in ('fallback_workday', 'fallback_weekend')
+),
+
 positioned as (
     select
         cases.*,
@@ -50,6 +56,18 @@ final_dates as (
     from deadlines
 ),
 
+flagged as (
+    select
+        final_dates.*,
+        case
+            when final_dates.deadline_date > covered.last_covered_day
+                or final_dates.accept_deadline > covered.last_covered_day then 1
+            else 0
+        end as deadline_estimated
+    from final_dates
+    cross join covered
+),
+
 final as (
     select
         period,
@@ -79,8 +97,9 @@ final as (
             else 0
         end as on_time,
         case when done_date is null then 1 else 0 end as is_pending,
+        deadline_estimated,
         batch_id
-    from final_dates
+    from flagged
 )
 
 select * from final

@@ -17,7 +17,8 @@ by_due_period as (
         sum(case when case_type = '举报' then 1 else 0 end) as reports_due,
         sum(case when case_type = '举报' and on_time = 1 then 1 else 0 end) as reports_on_time,
         sum(case when case_type = '举报' and is_pending = 1 then 1 else 0 end)
-            as reports_pending
+            as reports_pending,
+        sum(deadline_estimated) as deadlines_estimated
     from due
     group by due_period
 ),
@@ -27,7 +28,11 @@ final as (
         by_due_period.*,
         round(complaints_on_time * 100.0 / nullif(complaints_due, 0), 2)
             as complaint_on_time_rate_pct,
-        round(reports_on_time * 100.0 / nullif(reports_due, 0), 2) as report_on_time_rate_pct
+        round(reports_on_time * 100.0 / nullif(reports_due, 0), 2) as report_on_time_rate_pct,
+        case
+            when complaints_pending + reports_pending + deadlines_estimated > 0 then 1
+            else 0
+        end as is_provisional
     from by_due_period
 )
 

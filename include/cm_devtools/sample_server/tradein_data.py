@@ -10,7 +10,11 @@ more), else ~1,600–2,400 (a district; fewer before the programme widened in Au
 Categories, rates, caps and price limits come from the policy year's rules file
 (``reference/tradein_rules_<year>.yaml``): 家电 ~60 % (grade 1 or 2), 数码 ~25 % (not in
 2024), 家装厨卫 ~10 %, 汽车 ~5 %. The subsidy is the rule's maximum for most rows, a
-little less for some. Every row has a distinct, valid resident ID (GB 11643) and mobile
+little less for some; fixed-amount categories (2025 scrappage renewals) always pay the
+amount, and a sale of a category with its own start date (digital products from
+2025-01-20) is dated on or after it (issue 15: the generator used to pay 90 % of the
+fixed amount on some rows and to date digital sales from 2025-01-01, which the corrected
+rules reject). Every row has a distinct, valid resident ID (GB 11643) and mobile
 number, so a clean month respects the item limits; these identifiers are what the
 pipeline must pseudonymise.
 
@@ -33,7 +37,7 @@ from cm_devtools.sample_server.common import REGION_CODE, days_of, make_uscc, rn
 from cm_devtools.sample_server.served import Defect, ServedFeed, ServedStream
 from consumption_monitor.common.identifiers import id_check_char
 from consumption_monitor.common.periods import Period
-from consumption_monitor.validation.tradein_rules import load_rules
+from consumption_monitor.common.tradein_rules import load_rules
 
 FEED = "tradein_transactions"
 UNIT = "元"
@@ -155,13 +159,17 @@ def _block(period: Period, block: int, total: int) -> list[dict[str, Any]]:
         low, high = _CAR_PRICE if rule.group == "汽车" else _PRICE[rule.group]
         price = round(draw.uniform(low, high), 0 if rule.group == "汽车" else 2)
         cap = rule.max_subsidy(price, grade) or 0.0
-        subsidy = int(cap * 100) / 100 if draw.random() < 0.85 else int(cap * 90) / 100
+        full = draw.random() < 0.85 or rule.fixed_amount is not None
+        subsidy = int(cap * 100) / 100 if full else int(cap * 90) / 100
         name, uscc = draw.choice(_enterprises(rule.group))
+        sold = draw.choice(days)
+        if rule.effective_from is not None and sold < rule.effective_from <= days[-1]:
+            sold = rule.effective_from
         out.append(
             {
                 "period": str(period),
                 "order_id": order_id(period, i),
-                "sale_date": draw.choice(days).isoformat(),
+                "sale_date": sold.isoformat(),
                 "category": rule.category,
                 "category_group": rule.group,
                 "energy_grade": grade,
@@ -187,7 +195,8 @@ def window(
     period: Period, revision: int, as_of: date, start: int, size: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """(rows in the period, rows ``start`` .. ``start + size``), built block by block.
-    A revision N > 0 lowers the subsidy of every 50th row by N yuan (a correction)."""
+    A revision N > 0 lowers the subsidy of every 50th capped row by N yuan (a correction;
+    a fixed amount cannot be lowered)."""
     total = rows_per_month(period)
     end = min(total, start + size)
     rows: list[dict[str, Any]] = []
@@ -197,8 +206,9 @@ def window(
             if start <= first + offset < end:
                 rows.append(row)
     if revision > 0:
+        fixed = {n for n, r in load_rules(period.year).categories.items() if r.fixed_amount}
         for i, row in enumerate(rows, start):
-            if i % 50 == 0:
+            if i % 50 == 0 and row["category"] not in fixed:
                 row["subsidy"] = max(0.0, round(row["subsidy"] - revision, 2))
     return total, rows
 

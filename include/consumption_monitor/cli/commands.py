@@ -56,15 +56,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     from consumption_monitor.feeds.spec import load_feed
     from consumption_monitor.pipeline.catchup import FAILED, run_periods
 
-    periods = cli_args.period_span(args.period, args.start, args.end)
-    if load_feed(args.feed).has_pii:
+    spec = load_feed(args.feed)
+    if getattr(args, "open", False):
+        periods = None
+        if args.period or args.start or args.end:
+            raise cli_args.UserError("--open 不与 --period/--from/--to 同用", "--open alone")
+        if spec.repull is None:
+            raise cli_args.UserError(
+                f"数据源 {args.feed} 未声明 repull，无需重新抽取", f"{args.feed}: no repull"
+            )
+    else:
+        periods = cli_args.period_span(args.period, args.start, args.end)
+    if spec.has_pii:
         pii_key()  # refuse before anything runs: one line instead of a failure per period
-    outcomes = run_periods(
-        args.feed,
-        periods,
-        url=args.url,
-        on_outcome=None if args.json else lambda o: print(o.line(), flush=True),
-    )
+    printer = None if args.json else lambda o: print(o.line(), flush=True)
+    if periods is None:
+        from consumption_monitor.pipeline.repull import repull_open
+
+        found, outcomes = repull_open(args.feed, url=args.url, on_outcome=printer)
+        if not args.json:
+            print(
+                f"仍有未办结记录的期别 {len(found.counts)} 个，已重新抽取 {len(outcomes)} 个",
+                end="",
+            )
+            print(
+                f"；超过 {spec.repull.max_months} 个月未再抽取：{'、'.join(found.stale)}"
+                if found.stale
+                else ""
+            )
+    else:
+        outcomes = run_periods(args.feed, periods, url=args.url, on_outcome=printer)
     _alert_outcomes(args.feed, outcomes, args.url)
     if args.json:
         print(json.dumps([o.to_dict() for o in outcomes], ensure_ascii=False, indent=2))

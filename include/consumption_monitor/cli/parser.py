@@ -48,6 +48,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--period", type=cli_args.period, help="YYYY-MM")
     p.add_argument("--from", dest="start", type=cli_args.period, help="first period YYYY-MM")
     p.add_argument("--to", dest="end", type=cli_args.period, help="last period YYYY-MM")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="pull again the loaded periods that still have open rows (spec repull:)",
+    )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_run)
 

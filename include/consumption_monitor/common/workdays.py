@@ -10,6 +10,16 @@ Counting follows the administrative rule that the day an event happens is not co
 deadline of "within N working days of D" is the N-th working day after D, inclusive.
 The same numbering (``workday_seq``) is loaded into the warehouse (``ref_workday_calendar``)
 so that SQL views compute the same deadlines.
+
+Past the file's last year (issue 15 §4): a deadline of a case received in late
+November or December falls into a year whose State Council notice may not be in the file
+yet; without a fallback those cases dropped out of the rates. For ``FALLBACK_YEARS``
+after the last covered year the calendar counts weekends only (no public holidays, no
+调休), marks those days ``fallback_workday`` / ``fallback_weekend`` and says so
+(:func:`fallback_warning`, shown by ``cm status`` and the monthly report), until the
+year's notice is added to ``reference/prc_holidays.yaml`` (next ``cm migrate`` reloads
+the table and the views recompute every deadline). Before the first covered year dates
+are still refused.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ import yaml
 
 SATURDAY, SUNDAY = 5, 6
 REFERENCE_FILE = "prc_holidays.yaml"
+FALLBACK_YEARS = 2  # years after the file's last one counted by weekends alone
+FALLBACK_TYPES = ("fallback_workday", "fallback_weekend")
 
 
 class CalendarError(ValueError):
@@ -45,7 +57,8 @@ class CalendarDay:
 
 @dataclass(frozen=True, eq=False)
 class WorkdayCalendar:
-    """Working days of the covered years; ``lenient`` treats other years as weekends-only."""
+    """Working days of the covered years, then ``FALLBACK_YEARS`` counted by weekends alone
+    (:meth:`estimated`); ``lenient`` treats any other year as weekends-only too."""
 
     first: date
     last: date
@@ -56,10 +69,20 @@ class WorkdayCalendar:
     def covers(self, day: date) -> bool:
         return self.first <= day <= self.last
 
+    @property
+    def fallback_last(self) -> date:
+        """The last day counted by the weekends-only fallback."""
+        return date(self.last.year + FALLBACK_YEARS, 12, 31)
+
+    def estimated(self, day: date) -> bool:
+        """The day lies past the file's last year: counted by weekends alone."""
+        return day > self.last
+
     def is_workday(self, day: date) -> bool:
-        if not self.covers(day) and not self.lenient:
+        if not (self.first <= day <= self.fallback_last) and not self.lenient:
             raise CalendarError(
-                f"工作日历未覆盖 {day.isoformat()}（已覆盖 {self.first} 至 {self.last}），"
+                f"工作日历未覆盖 {day.isoformat()}（已覆盖 {self.first} 至 {self.last}，"
+                f"之后 {FALLBACK_YEARS} 年按周末推算），"
                 f"请在 reference/{REFERENCE_FILE} 中补充该年度的放假安排"
             )
         if day in self.holidays:
@@ -87,14 +110,17 @@ class WorkdayCalendar:
             self.is_workday(start + timedelta(days=i)) for i in range(1, (end - start).days + 1)
         )
 
-    def days(self) -> Iterator[CalendarDay]:
-        """Every covered date in order, numbered by working days (for the warehouse)."""
+    def days(self, *, fallback: bool = False) -> Iterator[CalendarDay]:
+        """Every covered date in order, numbered by working days (for the warehouse);
+        ``fallback`` adds the weekends-only years after the last covered one."""
         seq = 0
         day = self.first
-        while day <= self.last:
+        while day <= (self.fallback_last if fallback else self.last):
             workday = self.is_workday(day)
             seq += workday
-            if day in self.holidays:
+            if self.estimated(day):
+                kind, name = FALLBACK_TYPES[0] if workday else FALLBACK_TYPES[1], None
+            elif day in self.holidays:
                 kind, name = "holiday", self.holidays[day]
             elif day in self.working_weekends:
                 kind, name = "adjusted_workday", self.working_weekends[day]
@@ -155,3 +181,17 @@ def load_calendar(path: Path | None = None) -> WorkdayCalendar:
     """The official calendar (``reference/prc_holidays.yaml``), read once per process."""
     source = path or reference_path()
     return parse_calendar(yaml.safe_load(source.read_text(encoding="utf-8")))
+
+
+def fallback_warning(calendar: WorkdayCalendar, today: date, horizon_days: int = 92) -> str | None:
+    """One Chinese line when deadlines within ``horizon_days`` of ``today`` (45 working
+    days of mediation plus 7 to accept reach about three months ahead) fall past the
+    file's last year, so they are counted by weekends alone; None otherwise."""
+    if today + timedelta(days=horizon_days) <= calendar.last:
+        return None
+    year = calendar.last.year + 1
+    return (
+        f"工作日历仅覆盖至 {calendar.last.isoformat()}：{year} 年起的法定时限暂按周末推算"
+        f"（未计法定节假日和调休），相关 12315 按时率为估算值；"
+        f"请在 reference/{REFERENCE_FILE} 补充国务院办公厅 {year} 年部分节假日安排后运行 cm migrate"
+    )

@@ -244,6 +244,34 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class RepullSpec:
+    """Re-pull a period while its rows are still open (issue 15 §4: a 12315 month is pulled
+    again until none of its cases is 办理中; its rates are provisional meanwhile).
+    ``values`` of ``column`` in ``stream`` mark an open row; periods older than
+    ``max_months`` before the newest loaded one are no longer re-pulled (and say so)."""
+
+    stream: str
+    column: str
+    values: tuple[str, ...]
+    max_months: int = 12
+
+
+def _repull(raw: dict[str, Any] | None, feed: str) -> RepullSpec | None:
+    if not raw:
+        return None
+    raw = dict(raw)
+    repull = RepullSpec(
+        stream=raw.pop("stream"),
+        column=raw.pop("column"),
+        values=tuple(str(v) for v in raw.pop("values")),
+        max_months=int(raw.pop("max_months", 12)),
+    )
+    if raw:
+        raise SpecError(f"feed {feed}: unknown repull keys {sorted(raw)}")
+    return repull
+
+
+@dataclass(frozen=True)
 class FeedSpec:
     name: str
     title: str
@@ -264,6 +292,7 @@ class FeedSpec:
     # when a period is due: {day: N} or {workday: N} of the following month (alerts/lateness)
     due: dict[str, int] = field(default_factory=dict)
     limits: ExtractLimits = field(default_factory=ExtractLimits)
+    repull: RepullSpec | None = None  # periods pulled again while rows are open
 
     @property
     def chunked(self) -> bool:
@@ -346,6 +375,7 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
         published_months=tuple(raw.pop("published_months", range(1, 13))),
         tags=tuple(str(t) for t in raw.pop("tags", ())),
         limits=_limits(raw.pop("limits", None) or {}, raw.get("name")),
+        repull=_repull(raw.pop("repull", None), raw.get("name")),
         **raw,
     )
     for stream in feed.streams:
@@ -353,6 +383,8 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
             raise SpecError(f"feed {feed.name}: stream {stream.name} lacks {feed.period_field}")
         if stream.rollup and feed.period_field not in stream.rollup.by:
             raise SpecError(f"feed {feed.name}: the rollup of {stream.name} is not per period")
+    if feed.repull and feed.repull.column not in feed.stream(feed.repull.stream).column_names:
+        raise SpecError(f"feed {feed.name}: repull column {feed.repull.column} is not a column")
     return feed
 
 

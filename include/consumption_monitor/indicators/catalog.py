@@ -1,4 +1,5 @@
-"""The measure catalog as typed objects, loaded from ``measures.yaml``.
+"""The measure catalog as typed objects, loaded from ``measures.yaml`` and, for the plan's
+qualitative tasks (milestone KPIs), ``plan_tasks.yaml`` (:mod:`.plan_tasks`).
 
 The YAML is the single place where the plan's measures, KPIs, targets, sources and status
 thresholds are written down; the snapshot engine, the report and the alerts read them from
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from consumption_monitor.feeds.spec import YAML_LOADER, list_feeds
+from consumption_monitor.indicators.plan_tasks import TasksError, read_tasks, task_kpis
 
 CATALOG_FILE = Path(__file__).resolve().parent / "measures.yaml"
 
@@ -125,6 +127,8 @@ class Kpi:
     panel: str | None = None  # computed YoY: the reporting-unit column of a like-for-like panel
     task: str | None = None  # milestone: the task name in the ledger
     seed: str | None = None  # the seed sentence a target comes from
+    units: tuple[str, ...] = ()  # 责任单位 of a task (a subset of the measure's)
+    scope: str | None = None  # what the figure counts, shown in the report (e.g. event types)
 
     @property
     def has_source(self) -> bool:
@@ -150,6 +154,8 @@ class Kpi:
             "panel": self.panel,
             "task": self.task,
             "seed": self.seed,
+            "units": list(self.units),
+            "scope": self.scope,
         }
 
 
@@ -337,31 +343,47 @@ def _kpi(raw: dict[str, Any], number: int, feeds: frozenset[str], rules: StatusR
         panel=_ident_or_none(panel, where),
         task=raw.get("task"),
         seed=raw.get("seed"),
+        units=tuple(str(u) for u in raw.get("units") or ()),
+        scope=raw.get("scope"),
     )
 
 
-def parse_catalog(data: dict[str, Any]) -> Catalog:
-    """Build and check a catalog from the parsed YAML."""
+def parse_catalog(data: dict[str, Any], tasks: dict[str, Any] | None = None) -> Catalog:
+    """Build and check a catalog from the parsed YAML (and the plan tasks' file)."""
     actions = {str(k): str(v) for k, v in data["actions"].items()}
     if tuple(actions) != ACTIONS:
         raise CatalogError(f"actions must be {ACTIONS}")
     feeds = frozenset(list_feeds())  # a KPI's feed is a feed with a spec
     status = _status_rules(data["status"])
+    try:
+        by_measure = task_kpis(tasks)
+    except TasksError as exc:
+        raise CatalogError(str(exc)) from None
     measures = []
     for raw in data["measures"]:
         number = int(raw["number"])
         if raw["action"] not in actions:
             raise CatalogError(f"measure {number}: unknown action {raw['action']!r}")
+        kpis = [
+            _kpi(k, number, feeds, status)
+            for k in [*raw["kpis"], *by_measure.pop(number, [])]
+        ]
+        units = [str(u) for u in raw["responsible_units"]]
+        for kpi in kpis:
+            if not set(kpi.units) <= set(units):
+                raise CatalogError(f"{kpi.id}: units {kpi.units} not among measure {number}'s")
         measures.append(
             Measure(
                 number=number,
                 action=raw["action"],
                 action_title=actions[raw["action"]],
                 title=str(raw["title"]),
-                responsible_units=[str(u) for u in raw["responsible_units"]],
-                kpis=[_kpi(k, number, feeds, status) for k in raw["kpis"]],
+                responsible_units=units,
+                kpis=kpis,
             )
         )
+    if by_measure:
+        raise CatalogError(f"plan tasks of unknown measures {sorted(by_measure)}")
     if [m.number for m in measures] != list(range(1, len(measures) + 1)):
         raise CatalogError("measures must be numbered 1, 2, … in order")
     ids = [k.id for m in measures for k in m.kpis]
@@ -403,6 +425,9 @@ def _status_rules(rules: dict[str, Any]) -> StatusRules:
 
 @cache
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """The catalog (cached per path); ``path`` defaults to the packaged measures.yaml."""
-    text = Path(path or CATALOG_FILE).read_text(encoding="utf-8")
-    return parse_catalog(yaml.load(text, Loader=YAML_LOADER))
+    """The catalog (cached per path); ``path`` defaults to the packaged measures.yaml, the
+    plan tasks are read from ``plan_tasks.yaml`` beside it."""
+    source = Path(path or CATALOG_FILE)
+    text = source.read_text(encoding="utf-8")
+    tasks = read_tasks(source.with_name("plan_tasks.yaml"))
+    return parse_catalog(yaml.load(text, Loader=YAML_LOADER), tasks)

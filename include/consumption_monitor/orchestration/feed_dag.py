@@ -91,6 +91,23 @@ def _load(
     return result
 
 
+def _repull(feed: str, snapped: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Each re-pulled period runs extract → validate → load → snapshot (``run_period``);
+    a failed one fails the task after the others ran (a retry re-pulls what is open)."""
+    from consumption_monitor.pipeline.catchup import failure_message
+    from consumption_monitor.pipeline.repull import repull_open
+
+    found, outcomes = repull_open(feed, exclude=[snapped.get("period")])
+    message = failure_message(feed, outcomes)
+    if message:
+        raise RuntimeError(message)
+    return {
+        "open": found.counts,
+        "stale": found.stale,
+        "outcomes": {o.period: o.outcome for o in outcomes},
+    }
+
+
 def build_feed_dag(
     feed: str,
     *,
@@ -150,6 +167,14 @@ def build_feed_dag(
             return snapshot_step(feed, loaded["period"])
 
         batch = extract()
-        snapshot(load(batch, validate(batch)))
+        snapped = snapshot(load(batch, validate(batch)))
+        if spec.repull is not None:
+
+            @task(task_display_name="重新抽取未办结期 repull")
+            def repull(snapped: dict[str, Any]) -> dict[str, Any]:
+                """Pull again the earlier periods that still have open rows (spec repull:)."""
+                return _repull(feed, snapped, get_current_context())
+
+            repull(snapped)
 
     return feed_dag()

@@ -167,6 +167,7 @@ def console_data(engine: Engine, today: date | None = None) -> dict[str, Any]:
     matrix = _matrix(engine, periods, today)
     return {
         "as_of": today.isoformat(),
+        "warnings": status["warnings"],  # the calendar's end, sources that disagree
         "periods": periods,
         "matrix": matrix,
         "quarantine": [

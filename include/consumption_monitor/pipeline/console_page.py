@@ -101,6 +101,14 @@ def _matrix(data: dict[str, Any]) -> str:
     )
 
 
+def _warnings(data: dict[str, Any]) -> str:
+    """The lines `cm status` shows as 【提醒】 (issue 15), above everything else."""
+    if not data.get("warnings"):
+        return ""
+    items = "".join(f"<li>{escape(w)}</li>" for w in data["warnings"])
+    return f"<ul id='warnings' class='note'>{items}</ul>"
+
+
 def _alerts(data: dict[str, Any]) -> str:
     if not data["alerts"]:
         return "<h2>未解除告警</h2><p>无</p>"
@@ -173,6 +181,7 @@ def render_console(data: dict[str, Any]) -> str:
             style_element(),
             "</head><body>",
             f"<h1>监测总览</h1><p class='meta'>截至 {escape(data['as_of'])}（局时区）</p>",
+            _warnings(data),
             _matrix(data),
             _alerts(data),
             _calendar(data),

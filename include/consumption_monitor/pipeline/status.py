@@ -4,6 +4,11 @@ Per feed: the last period loaded with its batch state, validation outcome, rows 
 quarantine; the newest batch seen when it is not that one (e.g. a rejected later period);
 periods past their due date and not loaded; and the alerts still open (not yet closed by a
 recovery). Read-only, from the audit tables and the feed specs.
+
+Warnings above the feeds (issue 15): the working-day calendar running out (deadlines
+counted by weekends alone past the file's last year),, periods still pulled again because
+rows are open (their rates provisional), and sources of the same figure that disagree
+(``indicators/reconcile.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from consumption_monitor.alerts.lateness import due_date, late_periods
 from consumption_monitor.common.periods import Period, bureau_today
+from consumption_monitor.common.workdays import fallback_warning, load_calendar
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.validation.causes import root_causes
 from consumption_monitor.warehouse import schema
@@ -91,7 +97,23 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
             for r in alerts
         ],
         "drop": _drop(spec, loaded_at) if spec.source_kind == "file" else None,
+        "repull": _repull(engine, spec),
     }
+
+
+def _repull(engine: Engine, spec) -> dict[str, Any] | None:
+    """Periods with open rows that runs pull again (spec ``repull:``), and stale ones."""
+    if spec.repull is None:
+        return None
+    from sqlalchemy.exc import DBAPIError
+
+    from consumption_monitor.pipeline.repull import open_periods
+
+    try:
+        found = open_periods(engine, spec.name)
+    except DBAPIError:  # no core table yet (a warehouse not migrated)
+        return None
+    return {"open": found.counts, "due": found.due, "stale": found.stale}
 
 
 def _utc(value: datetime | str) -> datetime:
@@ -117,12 +139,28 @@ def operations_status(engine: Engine, today: date | None = None) -> dict[str, An
     today = today or bureau_today()
     return {
         "as_of": today.isoformat(),
+        "warnings": status_warnings(engine, today),
         "feeds": [feed_status(engine, feed, today) for feed in list_feeds()],
     }
 
 
+def status_warnings(engine: Engine, today: date) -> list[str]:
+    """Lines every operator must see whatever the feed: the calendar's end, sources of
+    the same figure that disagree (last full month)."""
+    from consumption_monitor.common.periods import last_full_month
+    from consumption_monitor.indicators.reconcile import reconciliation_warnings
+
+    out = []
+    calendar_line = fallback_warning(load_calendar(), today)
+    if calendar_line:
+        out.append(calendar_line)
+    out += reconciliation_warnings(engine, str(last_full_month(today)))
+    return out
+
+
 def render(data: dict[str, Any]) -> str:
     lines = [f"运行状态（{data['as_of']}）"]
+    lines += [f"【提醒】{line}" for line in data.get("warnings", ())]
     for f in data["feeds"]:
         last = f["last_loaded"]
         if last:
@@ -150,7 +188,18 @@ def render(data: dict[str, Any]) -> str:
         for alert in f["open_alerts"]:
             lines.append(f"  未解除告警 {alert['period']}：{alert['title']}")
         lines += _render_drop(f.get("drop"))
+        lines += _render_repull(f.get("repull"))
     return "\n".join(lines)
+
+
+def _render_repull(repull: dict[str, Any] | None) -> list[str]:
+    if not repull or not repull["open"]:
+        return []
+    open_ = "、".join(f"{p}（{n} 件）" for p, n in repull["open"].items())
+    lines = [f"  仍有办理中记录的期别：{open_}；每次运行重新抽取，相关比率为暂定值"]
+    if repull["stale"]:
+        lines.append(f"  超过重新抽取期限、不再自动抽取：{'、'.join(repull['stale'])}")
+    return lines
 
 
 def _render_drop(drop: dict[str, Any] | None) -> list[str]:

@@ -22,8 +22,8 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, Row, Select, String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from consumption_monitor.common.tradein_rules import RulesMissing, load_rules
 from consumption_monitor.feeds.spec import CheckSpec, StreamSpec
-from consumption_monitor.validation.tradein_rules import RulesMissing, load_rules
 from consumption_monitor.warehouse import schema
 
 IN_BATCH = 900  # bound parameters per IN list (SQLite's historic limit is 999)

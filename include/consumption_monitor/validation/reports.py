@@ -110,6 +110,7 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         f"{esc(str(run['dag_run_id'] or '—'))} / {esc(str(run['task_id'] or '—'))}</td></tr>",
         "</table>",
     ]
+    out += [f"<p class='note'>注：{esc(note)}</p>" for note in rule_notes(spec, run["period"])]
     out += _results_sections(results, _causes(run["message"]))
     out.append(f"<h2>隔离行（{len(held)}{'+' if len(held) == QUARANTINE_SHOWN else ''}）</h2>")
     if held:
@@ -126,6 +127,17 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         out.append("<p>无</p>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def rule_notes(spec: Any, period: str) -> list[str]:
+    """Lines saying the rules a stream is checked against are not all verified: a stream
+    deriving ``tradein_rules`` reads the policy year's rules file, whose ``unverified:``
+    list is shown (issue 15: rule files marked unverified are flagged in every report)."""
+    from consumption_monitor.common.tradein_rules import unverified_note
+
+    uses_rules = any(d.name == "tradein_rules" for s in spec.streams for d in s.derive)
+    note = unverified_note(int(period[:4])) if uses_rules else None
+    return [note] if note else []
 
 
 RESULT_HEAD = (

@@ -33,11 +33,12 @@ class ReferenceTable:
     source: Callable[[], Path]
     columns: Sequence[str]
     rows: Callable[[bytes], Iterable[tuple[Any, ...]]]
+    version: str = ""  # changes when the rows made from the same file change (code change)
 
 
 def _calendar_rows(data: bytes) -> Iterable[tuple[Any, ...]]:
     calendar = parse_calendar(yaml.safe_load(data.decode("utf-8")))
-    for d in calendar.days():
+    for d in calendar.days(fallback=True):  # + the weekends-only years (fallback_*)
         yield d.day.isoformat(), d.is_workday, d.workday_seq, d.day_type, d.holiday_name
 
 
@@ -47,6 +48,7 @@ REFERENCE_TABLES: tuple[ReferenceTable, ...] = (
         reference_path,
         ("day", "is_workday", "workday_seq", "day_type", "holiday_name"),
         _calendar_rows,
+        version="fallback-years-2",  # issue 15: weekends-only years after the file's last
     ),
 )
 
@@ -58,7 +60,7 @@ def refresh_reference(conn: Connection, *, force: bool = False) -> list[str]:
     reloaded = []
     for ref in REFERENCE_TABLES:
         data = ref.source().read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data + ref.version.encode()).hexdigest()
         name = ref.table.name
         recorded = conn.execute(select(state.c.sha256).where(state.c.name == name)).scalar()
         present = conn.execute(select(func.count()).select_from(ref.table)).scalar()

@@ -26,6 +26,7 @@ from consumption_monitor.indicators.catalog import (
     Measure,
     load_catalog,
 )
+from consumption_monitor.indicators.report.notes import report_notes
 from consumption_monitor.indicators.snapshots import read_snapshot
 
 TREND_MONTHS = 24
@@ -110,7 +111,7 @@ class KpiLine:
             "status": self.status,
             "data_period": s.get("data_period") or "",
             "validation": s.get("validation_state") or "",
-            "units": "、".join(self.measure.responsible_units),
+            "units": "、".join(self.kpi.units or self.measure.responsible_units),
         }
 
 
@@ -129,6 +130,7 @@ class ReportData:
     sections: list[ActionSection]
     status_counts: dict[str, int]
     computed_at: Any
+    notes: list[str] = field(default_factory=list)  # footnotes (report/notes.py)
 
     @property
     def lines(self) -> list[KpiLine]:
@@ -184,4 +186,5 @@ def report_data(engine: Engine, period: str) -> ReportData:
         for line in section.lines:
             counts[line.status] = counts.get(line.status, 0) + 1
     computed = max((str(r.get("computed_at")) for r in snaps.values()), default=None)
-    return ReportData(period, catalog.plan, sections, counts, computed)
+    notes = report_notes(engine, catalog, period)
+    return ReportData(period, catalog.plan, sections, counts, computed, notes)

@@ -35,6 +35,8 @@ def build_workbook(data: ReportData) -> Workbook:
         overview.cell(overview.max_row, 1).font = Font(
             color=STATUS_COLOURS.get(status, "#757575")[1:]
         )
+    for i, note in enumerate(data.notes, start=1):
+        overview.append([f"注{i}", note])
     overview.column_dimensions["A"].width = 40
     for section in data.sections:
         ws = wb.create_sheet(_sheet_title(section.numeral, section.title))
