@@ -25,6 +25,7 @@ from consumption_monitor.indicators.catalog import (
     load_catalog,
     parse_catalog,
 )
+from consumption_monitor.indicators.plan_tasks import read_tasks
 from consumption_monitor.indicators.snapshots import compute_snapshot, read_snapshot
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.db import engine_for
@@ -32,6 +33,7 @@ from consumption_monitor.warehouse.migrate import upgrade
 from tests.test_snapshots import batch, employment, ledger, rows, snap
 
 RAW = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+TASKS = read_tasks()
 
 
 @pytest.fixture
@@ -42,12 +44,11 @@ def engine(warehouse_url: str):
 
 def variant(kpi_id: str, **changes: Any) -> Catalog:
     """The catalog with one KPI's entries changed (to put a rule on a KPI with data)."""
-    data = copy.deepcopy(RAW)
-    for measure in data["measures"]:
-        for kpi in measure["kpis"]:
-            if kpi["id"] == kpi_id:
-                kpi.update(changes)
-    return parse_catalog(data)
+    data, tasks = copy.deepcopy(RAW), copy.deepcopy(TASKS)
+    for kpi in [*(k for m in data["measures"] for k in m["kpis"]), *tasks["tasks"]]:
+        if kpi["id"] == kpi_id:
+            kpi.update(changes)
+    return parse_catalog(data, tasks)
 
 
 def one(engine, period: str, kpi_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
