@@ -115,7 +115,8 @@ def validation_facts(
         select(v)
         .where(v.c.run_id == run.run_id)
         .where(
-            (v.c.success.is_(False)) | ((v.c.severity == "critical") & (v.c.unexpected_count > 0))
+            (v.c.success.is_(False) & (v.c.severity != "info"))
+            | ((v.c.severity == "critical") & (v.c.unexpected_count > 0))
         )
         .order_by(v.c.stream, v.c.expectation_index)
     ).mappings()

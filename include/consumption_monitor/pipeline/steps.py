@@ -112,7 +112,7 @@ def validate_step(
         records, frames = _frames(spec, batch, archive_root)
         previous_period = str(Period.parse(batch.period).shift(-1))
         previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
-        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
+        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous, engine)
     run_id = record_validation(engine, report, records, started_at=started, run=run)
     summary = {
         **report.summary(),

@@ -169,6 +169,8 @@ def _results_sections(results: list[Any], causes: list[Any]) -> list[str]:
     esc = html.escape
     key = {id(r): (r["stream"], r["expectation_index"]) for r in results}
     by_check = {c: cause for cause in causes for c in cause.explains()}
+    unchecked = [r for r in results if not r["success"] and r["severity"] == "info"]
+    results = [r for r in results if r["success"] or r["severity"] != "info"]
     failed = [r for r in results if not r["success"] and key[id(r)] not in by_check]
     folded = [r for r in results if not r["success"] and key[id(r)] in by_check]
     passed = [r for r in results if r["success"]]
@@ -186,6 +188,10 @@ def _results_sections(results: list[Any], causes: list[Any]) -> list[str]:
             cause = by_check[key[id(r)]]
             said = "未通过（即根本原因）" if key[id(r)] in cause.evidence else "因此无法执行"
             out.append(_result_row(r, f"{said}：{cause.message}"))
+        out.append("</table>")
+    if unchecked:  # plausibility rules: entities without history are not passed
+        out.append(f"<h2>未检查：无历史数据（{len(unchecked)}）</h2>{RESULT_HEAD}")
+        out += [_result_row(r, "无历史数据，未检查") for r in unchecked]
         out.append("</table>")
     out.append(f"<h2>通过的校验（{len(passed)}）</h2>")
     out += [RESULT_HEAD, *(_result_row(r) for r in passed), "</table>"] if passed else ["<p>无</p>"]
