@@ -6,16 +6,23 @@ validated again."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import text
 
+from consumption_monitor.alerts.compose import validation_alert, validation_facts
 from consumption_monitor.cli import main
 from consumption_monitor.common import config
+from consumption_monitor.feeds.spec import load_feed
+from consumption_monitor.indicators.report import render_report
 from consumption_monitor.pipeline.steps import run_period
+from consumption_monitor.validation.reports import render_validation_report
 from consumption_monitor.warehouse.db import engine_for
 
 PERIOD = "2024-03"
@@ -23,9 +30,9 @@ KPI = "m19_retail_sales_total"
 RULE = """
   - rule: bounds
     column: value_ytd
-    max: 50000
+    max: 60000
     severity: warning
-    description: 测试用：累计值不超过 50000 万元
+    description: 测试用：累计值不超过 60000 万元
 """
 
 
@@ -71,10 +78,11 @@ def test_warning_item_explanation_rejection(
     (item,) = [i for i in items if i["period"] == PERIOD]
     assert item["status"] == "open" and item["owner"] == "区商务局"
     assert item["entity_key"] == "510403|retail_total"
-    assert "高于上限" in item["message"] and "社会消费品零售总额" in item["message"]
+    assert "高于上限 60,000.00" in item["message"] and "社会消费品零售总额" in item["message"]
     assert item["rows"][0]["key"]["indicator_code"] == "retail_total"
     before = _snapshot(engine)
     assert before == pytest.approx(84571.7)
+    _surfaces_open(engine, warehouse_url, item, capsys)
 
     short = item["item_id"][:8]
     shown = _cm(
@@ -92,6 +100,11 @@ def test_warning_item_explanation_rejection(
     )
     assert shown["status"] == "explained" and shown["explained_by"] == "区商务局 张三"
     assert shown["explanation"] == "春节消费集中，已核实无误" and shown["explained_at"]
+
+    html, _ = render_report(engine, PERIOD)
+    mark = re.search(rf'data-kpi="{KPI}">\s*<td>[^<]*<sup', html)
+    assert mark is None  # explained: no longer marked, the explanation is in the report
+    assert "春节消费集中，已核实无误" in html and "已说明" in html
 
     rejected = _cm(
         capsys,
@@ -159,6 +172,24 @@ def test_warning_item_explanation_rejection(
         )
     listed = _cm(capsys, "review", "list", "--status", "rejected", "--url", warehouse_url)
     assert "已驳回" in listed
+
+
+def _surfaces_open(engine, url: str, item: dict, capsys) -> None:
+    """The open item in the validation report, the alert, cm status and the monthly report."""
+    with engine.connect() as conn:
+        facts = validation_facts(conn, "retail_monthly", PERIOD)
+        run_id = facts.run_id
+    alert = validation_alert(load_feed("retail_monthly"), PERIOD, facts, [])
+    assert "待核实（请责任单位说明）" in alert.text() and item["message"] in alert.text()
+    with engine.connect() as conn:
+        page = render_validation_report(conn, run_id)
+    assert "核实项（1）" in page and "区商务局" in page
+    status = _cm(capsys, "status", "--url", url)
+    assert "核实项：待核实 1 项" in status, status
+    html, xlsx = render_report(engine, PERIOD)
+    assert re.search(rf'data-kpi="{KPI}">\s*<td>[^<]*<sup class="review-mark"[^>]*>\[1\]', html)
+    assert "数据核实情况" in html and "待核实" in html
+    assert "核实与修订" in load_workbook(io.BytesIO(xlsx)).sheetnames
 
 
 def test_accept_and_one_line_errors(feed_server, rules_dir, sqlite_url: str, capsys) -> None:

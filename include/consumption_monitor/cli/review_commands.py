@@ -34,27 +34,20 @@ def cmd_revisions(args: argparse.Namespace) -> int:
     return 0
 
 
-STATUS_LABELS = {
-    "open": "待核实",
-    "explained": "已说明",
-    "accepted": "已确认",
-    "rejected": "已驳回",
-}
-
-
 def _line(item: dict) -> str:
+    from consumption_monitor.validation.review import describe
+
     return (
-        f"{item['item_id'][:12]} {item['period']} {item['feed']}.{item['stream']} "
-        f"【{STATUS_LABELS.get(item['status'], item['status'])}】{item['owner']}：{item['message']}"
+        f"{item['item_id'][:12]} {item['period']} {item['feed']}.{item['stream']} {describe(item)}"
     )
 
 
 def _detail(item: dict) -> str:
+    from consumption_monitor.validation.review import STATUS_LABELS
+
     lines = [_line(item), f"  规则 {item['rule']}（{item['severity']}），批次 {item['batch_id']}"]
     if item.get("explanation"):
-        lines.append(
-            f"  说明（{item['explained_by']}，{item['explained_at']}）：{item['explanation']}"
-        )
+        lines.append(f"  说明时间 {item['explained_at']}")
     if item.get("decided_by"):
         note = f"：{item['decision_note']}" if item.get("decision_note") else ""
         lines.append(

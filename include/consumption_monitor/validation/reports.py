@@ -111,6 +111,7 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         "</table>",
     ]
     out += _results_sections(results, _causes(run["message"]))
+    out += _review_section(conn, run["batch_id"])
     out.append(f"<h2>隔离行（{len(held)}{'+' if len(held) == QUARANTINE_SHOWN else ''}）</h2>")
     if held:
         out.append(
@@ -126,6 +127,30 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
         out.append("<p>无</p>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _review_section(conn: Connection, batch_id: str | None) -> list[str]:
+    """The batch's review items (核实): every warning with its owner, state, explanation."""
+    from consumption_monitor.validation.review import STATUS_LABELS, items_of_batch
+
+    items = items_of_batch(conn, batch_id) if batch_id else []
+    if not items:
+        return []
+    esc = html.escape
+    out = [
+        f"<h2>核实项（{len(items)}）</h2><table><tr><th>数据流</th><th>状态</th>"
+        "<th>责任单位</th><th>警告</th><th>说明</th><th>处理</th></tr>"
+    ]
+    for i in items:
+        said = f"{i['explanation']}（{i['explained_by']}）" if i["explanation"] else "—"
+        done = f"{i['decided_by']}：{i['decision_note'] or ''}" if i["decided_by"] else "—"
+        out.append(
+            f"<tr><td>{esc(i['stream'])}</td><td>{esc(STATUS_LABELS[i['status']])}</td>"
+            f"<td>{esc(i['owner'])}</td><td>{esc(i['message'])}</td><td>{esc(said)}</td>"
+            f"<td>{esc(done)}</td></tr>"
+        )
+    out.append("</table>")
+    return out
 
 
 RESULT_HEAD = (

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from consumption_monitor.validation.runner import Outcome, ValidationReport
 
 STATUSES = ("open", "explained", "accepted", "rejected")
+STATUS_LABELS = schema.REVIEW_STATUS_LABELS
 UNRESOLVED = ("open",)  # figures resting on these are marked in the report
 REJECTED_REASON = "review_rejected"
 MESSAGE_ROWS = 5
@@ -168,6 +169,22 @@ def get_item(conn: Connection, item_id: str) -> dict[str, Any]:
         what = "不存在" if not rows else "不唯一"
         raise ReviewError(f"核实项 {item_id} {what} (no single review item {item_id})")
     return _plain(rows[0])
+
+
+def items_of_batch(conn: Connection, batch_id: str) -> list[dict[str, Any]]:
+    items = schema.audit_review_item
+    stmt = select(items).where(items.c.batch_id == batch_id).order_by(items.c.stream)
+    return [_plain(r) for r in conn.execute(stmt).mappings()]
+
+
+def describe(item: dict[str, Any]) -> str:
+    """One line: status, owner, the warning and, once given, the explanation."""
+    line = (
+        f"【{STATUS_LABELS.get(item['status'], item['status'])}】{item['owner']}：{item['message']}"
+    )
+    if item.get("explanation"):
+        line += f"；说明（{item['explained_by']}）：{item['explanation']}"
+    return line
 
 
 def show(engine: Engine, item_id: str) -> dict[str, Any]:

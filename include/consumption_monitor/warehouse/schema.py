@@ -317,6 +317,14 @@ audit_review_item = Table(
     comment="audit: verification (核实) of every warning: explanation and decision",
 )
 
+#: the states of a review item as operators read them (cm review, reports, status)
+REVIEW_STATUS_LABELS = {
+    "open": "待核实",
+    "explained": "已说明",
+    "accepted": "已确认",
+    "rejected": "已驳回",
+}
+
 mart_indicator_snapshot = Table(
     "mart_indicator_snapshot",
     metadata,

@@ -107,6 +107,7 @@ class ReportData:
     sections: list[ActionSection]
     status_counts: dict[str, int]
     computed_at: Any
+    review: Any = None  # review_section.ReviewNotes: 核实 items, footnote marks, revisions
 
     @property
     def lines(self) -> list[KpiLine]:
@@ -161,4 +162,7 @@ def report_data(engine: Engine, period: str) -> ReportData:
         for line in section.lines:
             counts[line.status] = counts.get(line.status, 0) + 1
     computed = max((str(r.get("computed_at")) for r in snaps.values()), default=None)
-    return ReportData(period, catalog.plan, sections, counts, computed)
+    from consumption_monitor.indicators.report.review_section import review_notes
+
+    review = review_notes(engine, period, catalog.kpis)
+    return ReportData(period, catalog.plan, sections, counts, computed, review)
