@@ -36,6 +36,7 @@ STATUS_LABELS = schema.REVIEW_STATUS_LABELS
 UNRESOLVED = ("open",)  # figures resting on these are marked in the report
 REJECTED_REASON = "review_rejected"
 MESSAGE_ROWS = 5
+MAX_ROWS = 1000  # rows kept per item (a suite warning may name many; the count is in its message)
 
 
 class ReviewError(ValueError):
@@ -62,7 +63,9 @@ def _items_of(report: ValidationReport, outcome: Outcome) -> list[dict[str, Any]
 
     def rows(numbers: list[int]) -> str:
         return json.dumps(
-            [{"row": n, "key": keys.get(n, {})} for n in numbers], ensure_ascii=False, default=str
+            [{"row": n, "key": keys.get(n, {})} for n in numbers[:MAX_ROWS]],
+            ensure_ascii=False,
+            default=str,
         )
 
     if findings:
