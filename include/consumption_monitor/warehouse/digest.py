@@ -24,6 +24,10 @@ VOLATILE_COLUMNS = {
     "snapshot_id",
     "previous_snapshot_id",
     "published_at",  # mart_revisions: when a version was loaded
+    # plausibility rules judge a batch against the history loaded before it: a period
+    # loaded before its predecessors is judged with less (无历史数据，未检查), so the
+    # verdict a snapshot carries depends on the load order by design
+    "validation_state",
 }
 #: logs of computations: their rows depend on the order periods were loaded in, not only on
 #: the data (a period loaded before its predecessors gets a snapshot recomputed later)
