@@ -219,3 +219,20 @@ def test_normal_ledgers_are_silent(engine) -> None:
     _insert(engine, EVENTS, [_event(p, "区商务局", 20.0, 5) for p in _periods(6)])
     found = check_stream(engine, EVENTS, PERIOD, _frame([_event(PERIOD, "区商务局", 35.0)]))
     assert all(o["success"] for o in found)
+
+
+def test_one_enterprise_in_yuan_is_quarantined_many_reject(engine) -> None:
+    previous = str(Period.parse(PERIOD).shift(-1))
+    usccs = _usccs(20)
+    _insert(engine, ABOVE, [_enterprise(previous, u, 1000.0, 200.0) for u in usccs])
+    one = [
+        _enterprise(PERIOD, u, 1200.0 * (10000 if i == 3 else 1), 200.0)
+        for i, u in enumerate(usccs)
+    ]
+    (slip,) = _by_type(check_stream(engine, ABOVE, PERIOD, _frame(one)))["plausibility_unit_slip"]
+    assert slip["success"] and slip["unexpected_rows"] == [3]  # quarantined (mostly: 0.9)
+    many = [
+        _enterprise(PERIOD, u, 1200.0 * (10000 if i < 3 else 1), 200.0) for i, u in enumerate(usccs)
+    ]
+    (slip,) = _by_type(check_stream(engine, ABOVE, PERIOD, _frame(many)))["plausibility_unit_slip"]
+    assert not slip["success"] and slip["unexpected_rows"] == [0, 1, 2]  # 15 % > 10 %: reject

@@ -187,14 +187,14 @@ def _who(label: str, entity: str) -> str:
 def _unit_slip(ctx: Context, rule: dict[str, Any]) -> RuleResult:
     """Value / median of the entity's last ``months`` loaded periods ≥ ratio or ≤ 1/ratio."""
     bound, months = float(rule.get("ratio", 1000)), int(rule.get("months", 12))
-    result, unchecked = RuleResult(), set()
+    result, unchecked, valued = RuleResult(), set(), set()
     for column in rule["columns"]:
         hist = ctx.history[ctx.history[column].notna() & (ctx.history[column] != 0)]
         hist = hist.assign(_abs=hist[column].astype(float).abs())
         rank = hist.groupby("_entity")["period"].rank(method="dense", ascending=False)
         reference = hist[rank <= months].groupby("_entity")["_abs"].median()
         rows = ctx.current[ctx.current[column].notna() & (ctx.current[column] != 0)]
-        result.values += len(rows)
+        valued.update(int(r) for r in rows[ROW])
         for row in rows.to_dict("records"):
             entity, label, value = row["_entity"], row["_label"], float(row[column])
             ref = reference.get(entity)
@@ -213,6 +213,7 @@ def _unit_slip(ctx: Context, rule: dict[str, Any]) -> RuleResult:
                     Finding(entity, label, message, [int(row[ROW])], value, float(ref))
                 )
     result.unchecked = sorted(unchecked)
+    result.values = len(valued)  # rows with a value: the base of ``mostly``
     return result
 
 
