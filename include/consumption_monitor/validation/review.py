@@ -250,6 +250,11 @@ def reject(engine: Engine, item_id: str, who: str, note: str | None = None) -> d
         ).scalar()
         if not current:
             raise ReviewError("该核实项所属批次已被替代，不能驳回 (its batch is superseded)")
+        if not any(row.get("key") for row in item["rows"]):
+            raise ReviewError(
+                "该核实项没有可定位的行，不能驳回；请责任单位更正后重报 "
+                "(the item names no row that can be held back)"
+            )
         at = now()
         conn.execute(
             update(items)
