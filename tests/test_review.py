@@ -216,3 +216,54 @@ def test_accept_and_one_line_errors(feed_server, rules_dir, sqlite_url: str, cap
     assert main(["review", "show", "zzzzzzzz", "--url", sqlite_url]) == 2
     err = capsys.readouterr().err
     assert "不存在" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ledger_items_belong_to_the_reporting_unit(sqlite_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from consumption_monitor.validation.review import open_items
+    from consumption_monitor.validation.runner import Outcome, ValidationReport
+    from consumption_monitor.warehouse.migrate import upgrade
+
+    upgrade(sqlite_url)
+    finding = {
+        "entity": "区文广旅局",
+        "label": "区文广旅局",
+        "message": "文创产品当月销售额 0.001 万元，低于合理下限",
+        "rows": [1],
+        "value": 0.001,
+        "reference": None,
+    }
+    outcome = Outcome(
+        "product_sales",
+        "ledger_product_sales.rules.yaml",
+        1004,
+        "plausibility_bounds",
+        "sales_month",
+        "warning",
+        "下限",
+        False,
+        2,
+        1,
+        50.0,
+        [],
+        {"findings": [finding]},
+        [1],
+    )
+    report = ValidationReport(
+        "work_ledgers",
+        PERIOD,
+        "b" * 20,
+        [outcome],
+        {},
+        {"product_sales": 2},
+        row_keys={"product_sales": {1: {"period": PERIOD, "unit": "区文广旅局", "row_no": 6}}},
+    )
+    with engine_for(sqlite_url).begin() as conn:
+        assert open_items(conn, report, "区商务局", datetime.now(UTC)) == 1
+        assert open_items(conn, report, "区商务局", datetime.now(UTC)) == 0  # idempotent
+        owner, rows = conn.execute(text("select owner, rows from audit_review_item")).one()
+    assert owner == "区文广旅局"
+    assert json.loads(rows) == [
+        {"row": 1, "key": {"period": PERIOD, "unit": "区文广旅局", "row_no": 6}}
+    ]
