@@ -28,8 +28,13 @@ finding quarantines its rows and (unless ``mostly`` tolerates it) rejects the ba
 无历史数据，未检查 in an ``info`` outcome of its own: never counted as passed, never a
 warning. History is read in one place, :func:`history.entity_history`.
 
-Measured on the sample feeds (2024-02 .. 2026-10, every feed with rules): no critical
-finding; the warnings are listed in the README's rules section.
+Measured 2026-11-30 with ``cm run`` over every sample period (2024-01 .. 2026-10, 130
+batches of the four feeds with rules): no critical finding, 17 warnings, all HB outliers
+(3 above-quota: one car dealer; 14 platform sales: one grape grower in its harvest months).
+HB on year-to-date ratios with the textbook c = 4 and no floor flagged 56 enterprises, even
+with c = 10, because healthy enterprises' YTD ratios differ by hundredths; the floor
+``min_ratio_change`` (0.3 for YTD, 0.5 for monthly platform sales) brought it to 3 and 14.
+History costs one indexed query per stream and batch (the 24 months before the period).
 """
 
 from __future__ import annotations
