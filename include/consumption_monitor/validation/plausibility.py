@@ -31,9 +31,10 @@ warning. History is read in one place, :func:`history.entity_history`.
 Measured 2026-11-30 with ``cm run`` over every sample period (2024-01 .. 2026-10, 130
 batches of the four feeds with rules): no critical finding, 17 warnings, all HB outliers
 (3 above-quota: one car dealer; 14 platform sales: one grape grower in its harvest months).
-HB on year-to-date ratios with the textbook c = 4 and no floor flagged 56 enterprises, even
-with c = 10, because healthy enterprises' YTD ratios differ by hundredths; the floor
-``min_ratio_change`` (0.3 for YTD, 0.5 for monthly platform sales) brought it to 3 and 14.
+Without a floor, HB with c = 10 flagged 56 above-quota and 9 platform findings: healthy
+enterprises' YTD ratios differ by hundredths, so the quartile distances are tiny and a
+1.53 against 1.46 is "out"; with the floor ``min_ratio_change`` (0.3 for YTD, 0.5 for the
+monthly platform sales) and c = 4 it is 3 and 14.
 History costs one indexed query per stream and batch (the 24 months before the period).
 """
 
