@@ -236,3 +236,43 @@ def test_one_enterprise_in_yuan_is_quarantined_many_reject(engine) -> None:
     ]
     (slip,) = _by_type(check_stream(engine, ABOVE, PERIOD, _frame(many)))["plausibility_unit_slip"]
     assert not slip["success"] and slip["unexpected_rows"] == [0, 1, 2]  # 15 % > 10 %: reject
+
+
+def test_ledger_sales_typed_in_yuan_are_held_back_through_the_pipeline(warehouse_url) -> None:
+    """The clerk's error of issue 14 end to end: 文创 sales typed in 元 in a ledger
+    workbook used to load and turn the measure to 已完成; now the rows are quarantined,
+    the workbook's period loads and the KPI stays where the real sales put it."""
+    from sqlalchemy import text
+
+    from cm_devtools.ledger_samples import file_name, ledger_file, sample_rows
+    from consumption_monitor.feeds.sources.file_drop import drop_dir
+    from consumption_monitor.pipeline.steps import run_period
+
+    unit, stream = "区文广旅局", "product_sales"
+    folder = drop_dir(LEDGERS)
+    folder.mkdir(parents=True, exist_ok=True)
+    for period in ("2024-01", "2024-02", "2024-03", "2024-04"):
+        rows = sample_rows(stream, unit, period)
+        if period == "2024-04":
+            rows = [{**r, "sales_month": round(r["sales_month"] * 10000, 2)} for r in rows]
+        path = folder / file_name(stream, unit, period)
+        path.write_bytes(ledger_file(stream, unit, period, rows))
+        result = run_period("work_ledgers", period, url=warehouse_url)
+    assert result["validation"]["verdict"] != "rejected"
+    assert result["validation"]["quarantined"][stream] == len(rows)
+    with engine_for(warehouse_url).connect() as conn:
+        status, ytd = conn.execute(
+            text(
+                "select status, actual_ytd from mart_indicator_snapshot_latest "
+                "where kpi_id = 'm10_cultural_product_sales' and period = '2024-04'"
+            )
+        ).one()
+        reasons = (
+            conn.execute(
+                text("select failed_expectations from audit_quarantine where period = '2024-04'")
+            )
+            .scalars()
+            .all()
+        )
+    assert status != "已完成" and float(ytd) < 5
+    assert all("plausibility_unit_slip" in r for r in reasons)
