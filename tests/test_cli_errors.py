@@ -58,6 +58,10 @@ CASES: list[tuple[list[str], str]] = [
     (["alerts", "preview", "--period", "2025-2"], "2025-2"),
     (["feed-server", "--port", "http"], "http"),
     (["demo", "--recent", "some"], "--recent"),
+    (["revisions", "--period", "2025-13"], "2025-13"),
+    (["review", "show", "abcdefgh", "--url", "{sqlite}"], "不存在"),
+    (["review", "explain", "abc", "--text", " ", "--by", "x", "--url", "{sqlite}"], "不能为空"),
+    (["review", "list", "--status", "maybe"], "maybe"),
     (["nosuchcommand"], "nosuchcommand"),
 ]
 

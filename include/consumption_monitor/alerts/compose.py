@@ -22,6 +22,7 @@ from consumption_monitor.alerts.message import Alert, Link, Section
 from consumption_monitor.common.runs import RunContext
 from consumption_monitor.feeds.spec import FeedSpec
 from consumption_monitor.validation.causes import RootCause, causes_from_summary
+from consumption_monitor.validation.review import describe, items_of_batch
 from consumption_monitor.validation.runner import expectation_label
 from consumption_monitor.warehouse import schema
 
@@ -71,6 +72,7 @@ class ValidationFacts:
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     current_batch: str | None = None  # the period's loaded version, when there is one
     causes: tuple[RootCause, ...] = ()  # why checks failed; their consequences are folded
+    review: tuple[str, ...] = ()  # the batch's review items (核实) still to explain or decide
 
     @property
     def listed(self) -> tuple[Problem, ...]:
@@ -115,7 +117,8 @@ def validation_facts(
         select(v)
         .where(v.c.run_id == run.run_id)
         .where(
-            (v.c.success.is_(False)) | ((v.c.severity == "critical") & (v.c.unexpected_count > 0))
+            (v.c.success.is_(False) & (v.c.severity != "info"))
+            | ((v.c.severity == "critical") & (v.c.unexpected_count > 0))
         )
         .order_by(v.c.stream, v.c.expectation_index)
     ).mappings()
@@ -144,8 +147,13 @@ def validation_facts(
         select(b.c.batch_id).where(b.c.feed == feed, b.c.period == period, b.c.is_current)
     ).scalar()
     causes = tuple(causes_from_summary(_summary(run.message)))
+    review = tuple(
+        describe(i)
+        for i in items_of_batch(conn, run.batch_id)
+        if i["status"] in ("open", "explained")
+    )
     return ValidationFacts(
-        run.run_id, run.batch_id, run.outcome, received, held, problems, current, causes
+        run.run_id, run.batch_id, run.outcome, received, held, problems, current, causes, review
     )
 
 
@@ -210,6 +218,11 @@ def validation_alert(
     sections = (Section("根本原因", tuple(c.line() for c in facts.causes)),) if facts.causes else ()
     if lines or not sections:
         sections += (Section("未通过的校验", lines),)
+    if facts.review:
+        shown_items = facts.review[:PROBLEMS_SHOWN]
+        more = len(facts.review) - len(shown_items)
+        extra = (f"……另有 {more} 项，cm review list",) if more else ()
+        sections += (Section("待核实（请责任单位说明）", (*shown_items, *extra)),)
     if not rejected:
         outcome = "已入库，但存在校验警告或隔离行，请核实"
     elif facts.current_batch:

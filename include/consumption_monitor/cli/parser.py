@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from consumption_monitor import __version__
 from consumption_monitor.cli import args as cli_args
+from consumption_monitor.cli import review_commands
 from consumption_monitor.cli.args import EXIT_INTERNAL, EXIT_USAGE, OneLineParser, error_line
 from consumption_monitor.cli.commands import (
     COMMAND_GROUP,
@@ -144,6 +145,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_status)
 
+    review_commands.register(sub)  # cm revisions, cm review
     for register in command_extensions(argv, set(sub.choices)):
         register(sub)
     return parser

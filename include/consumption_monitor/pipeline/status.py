@@ -98,6 +98,26 @@ def feed_status(engine: Engine, feed: str, today: date) -> dict[str, Any]:
         ],
         "drop": _drop(spec, loaded_at) if spec.source_kind == "file" else None,
         "repull": _repull(engine, spec),
+        "review": _review(engine, feed),
+    }
+
+
+REVIEW_SHOWN = 5
+
+
+def _review(engine: Engine, feed: str) -> dict[str, Any]:
+    """Review items (核实) of the current batches: counts per state, the open ones."""
+    from consumption_monitor.validation.review import describe, list_items
+
+    items = list_items(engine, feed=feed)
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in ("open", "explained")}
+    pending = [i for i in items if i["status"] in ("open", "explained")]
+    return {
+        **counts,
+        "items": [
+            {"item_id": i["item_id"], "period": i["period"], "line": describe(i)}
+            for i in pending[:REVIEW_SHOWN]
+        ],
     }
 
 
@@ -187,6 +207,13 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"  无逾期；下一期 {nxt['period']} 应于 {nxt['due']} 前入库")
         for alert in f["open_alerts"]:
             lines.append(f"  未解除告警 {alert['period']}：{alert['title']}")
+        review = f.get("review") or {}
+        if review.get("open") or review.get("explained"):
+            lines.append(
+                f"  核实项：待核实 {review['open']} 项，已说明待确认 {review['explained']} 项"
+                "（cm review list）"
+            )
+            lines += [f"    {i['item_id'][:12]} {i['period']} {i['line']}" for i in review["items"]]
         lines += _render_drop(f.get("drop"))
         lines += _render_repull(f.get("repull"))
     return "\n".join(lines)

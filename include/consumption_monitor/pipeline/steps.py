@@ -112,8 +112,10 @@ def validate_step(
         records, frames = _frames(spec, batch, archive_root)
         previous_period = str(Period.parse(batch.period).shift(-1))
         previous = {s.name: current_frame(engine, s, previous_period) for s in spec.streams}
-        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous)
-    run_id = record_validation(engine, report, records, started_at=started, run=run)
+        report = validate_batch(spec, batch.period, batch.batch_id, frames, previous, engine)
+    run_id = record_validation(
+        engine, report, records, started_at=started, run=run, owner=feed_owner(spec.name)
+    )
     summary = {
         **report.summary(),
         "validation_run_id": run_id,
@@ -125,6 +127,16 @@ def validate_step(
             f"{report.reasons()}"
         )
     return summary
+
+
+def feed_owner(feed: str) -> str:
+    """Who answers for a feed's warnings: the first responsible unit of the first measure
+    the feed serves in the measure catalog (review items, ``validation/review.py``)."""
+    from consumption_monitor.indicators.catalog import load_catalog
+
+    measures = load_catalog().measures_for_feed(feed)
+    units = [u for m in measures for u in m.responsible_units]
+    return units[0] if units else "区统计局"
 
 
 def _write_report(engine, run_id: str) -> str | None:

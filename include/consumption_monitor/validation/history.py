@@ -327,3 +327,22 @@ def make_checks(
     if unknown:
         raise KeyError(f"unknown history checks {unknown} (known: {sorted(CHECKS)})")
     return [CHECKS[c.name](c, stream, period, engine, rows_hint) for c in stream.history_checks]
+
+
+def entity_history(
+    engine: Engine, stream: StreamSpec, period: str, columns: list[str], months: int
+) -> pd.DataFrame:
+    """The loaded (core) rows of the ``months`` periods before ``period``: ``columns`` plus
+    the period. The one place where plausibility rules (``plausibility.py``) read history,
+    so a rule never sees the period it judges, even when that period is being reloaded."""
+    from consumption_monitor.common.periods import Period
+
+    core = schema.core(stream)
+    first = str(Period.parse(period).shift(-months))
+    wanted = ["period", *(c for c in dict.fromkeys(columns) if c != "period")]
+    query = select(*[core.c[c] for c in wanted]).where(
+        core.c.period >= first, core.c.period < period
+    )
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=wanted)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from consumption_monitor.validation.review import open_items, reapply_rejections
 from consumption_monitor.warehouse import schema
 from consumption_monitor.warehouse.loader import lock_period, now, record_run
 
@@ -33,8 +34,11 @@ def record_validation(
     *,
     started_at: datetime,
     run: RunContext | None = None,
+    owner: str = "未指定",
 ) -> str:
-    """Store every expectation's result and the quarantined rows of a validation run."""
+    """Store every expectation's result and the quarantined rows of a validation run, and
+    open a review item for every warning of a batch that loads (``owner``: the feed's
+    responsible unit, from the measure catalog)."""
     at = now()
     with engine.begin() as conn:
         lock_period(conn, report.feed, report.period)
@@ -52,6 +56,8 @@ def record_validation(
         _store_results(conn, report, run_id, at)
         _replace_quarantine(conn, report, records, at)
         _set_verdict(conn, report)
+        open_items(conn, report, owner, at)
+        reapply_rejections(conn, report.batch_id, at)
     return run_id
 
 

@@ -112,6 +112,7 @@ def render_validation_report(conn: Connection, run_id: str) -> str:
     ]
     out += [f"<p class='note'>注：{esc(note)}</p>" for note in rule_notes(spec, run["period"])]
     out += _results_sections(results, _causes(run["message"]))
+    out += _review_section(conn, run["batch_id"])
     out.append(f"<h2>隔离行（{len(held)}{'+' if len(held) == QUARANTINE_SHOWN else ''}）</h2>")
     if held:
         out.append(
@@ -138,6 +139,30 @@ def rule_notes(spec: Any, period: str) -> list[str]:
     uses_rules = any(d.name == "tradein_rules" for s in spec.streams for d in s.derive)
     note = unverified_note(int(period[:4])) if uses_rules else None
     return [note] if note else []
+
+
+def _review_section(conn: Connection, batch_id: str | None) -> list[str]:
+    """The batch's review items (核实): every warning with its owner, state, explanation."""
+    from consumption_monitor.validation.review import STATUS_LABELS, items_of_batch
+
+    items = items_of_batch(conn, batch_id) if batch_id else []
+    if not items:
+        return []
+    esc = html.escape
+    out = [
+        f"<h2>核实项（{len(items)}）</h2><table><tr><th>数据流</th><th>状态</th>"
+        "<th>责任单位</th><th>警告</th><th>说明</th><th>处理</th></tr>"
+    ]
+    for i in items:
+        said = f"{i['explanation']}（{i['explained_by']}）" if i["explanation"] else "—"
+        done = f"{i['decided_by']}：{i['decision_note'] or ''}" if i["decided_by"] else "—"
+        out.append(
+            f"<tr><td>{esc(i['stream'])}</td><td>{esc(STATUS_LABELS[i['status']])}</td>"
+            f"<td>{esc(i['owner'])}</td><td>{esc(i['message'])}</td><td>{esc(said)}</td>"
+            f"<td>{esc(done)}</td></tr>"
+        )
+    out.append("</table>")
+    return out
 
 
 RESULT_HEAD = (
@@ -181,6 +206,8 @@ def _results_sections(results: list[Any], causes: list[Any]) -> list[str]:
     esc = html.escape
     key = {id(r): (r["stream"], r["expectation_index"]) for r in results}
     by_check = {c: cause for cause in causes for c in cause.explains()}
+    unchecked = [r for r in results if not r["success"] and r["severity"] == "info"]
+    results = [r for r in results if r["success"] or r["severity"] != "info"]
     failed = [r for r in results if not r["success"] and key[id(r)] not in by_check]
     folded = [r for r in results if not r["success"] and key[id(r)] in by_check]
     passed = [r for r in results if r["success"]]
@@ -198,6 +225,10 @@ def _results_sections(results: list[Any], causes: list[Any]) -> list[str]:
             cause = by_check[key[id(r)]]
             said = "未通过（即根本原因）" if key[id(r)] in cause.evidence else "因此无法执行"
             out.append(_result_row(r, f"{said}：{cause.message}"))
+        out.append("</table>")
+    if unchecked:  # plausibility rules: entities without history are not passed
+        out.append(f"<h2>未检查：无历史数据（{len(unchecked)}）</h2>{RESULT_HEAD}")
+        out += [_result_row(r, "无历史数据，未检查") for r in unchecked]
         out.append("</table>")
     out.append(f"<h2>通过的校验（{len(passed)}）</h2>")
     out += [RESULT_HEAD, *(_result_row(r) for r in passed), "</table>"] if passed else ["<p>无</p>"]

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,7 +23,11 @@ from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation import derivations, tradein
 from consumption_monitor.validation.causes import RootCause, diagnose, profile
 from consumption_monitor.validation.derivation_registry import DeriveContext, apply
+from consumption_monitor.validation.plausibility import check_stream
 from consumption_monitor.validation.suites import build_suite, stream_suite
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 SAMPLE_SIZE = 10
@@ -74,6 +78,8 @@ class ValidationReport:
     entity_keys: dict[str, str] = field(default_factory=dict)
     # why checks failed, each with the checks it explains (causes.py)
     causes: list[RootCause] = field(default_factory=list)
+    # stream -> row -> key values of the rows warnings name (review items, review.py)
+    row_keys: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def rejected(self) -> bool:
@@ -81,9 +87,10 @@ class ValidationReport:
 
     @property
     def verdict(self) -> str:
+        """``info`` outcomes (e.g. 无历史数据，未检查) are reported, never a warning."""
         if self.rejected:
             return "rejected"
-        if any(not o.success for o in self.outcomes):
+        if any(not o.success and o.severity != "info" for o in self.outcomes):
             return "warning"
         return "passed"
 
@@ -261,14 +268,40 @@ def _check_stream(
     return outcomes, rows
 
 
+def _warned_row_keys(
+    feed: FeedSpec, frames: dict[str, pd.DataFrame], outcomes: list[Outcome]
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """The typed key values of every row a failed warning names (batch positions: a
+    whole-batch frame's ``_row`` is its position), for review items to find them again."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for stream in feed.streams:
+        rows = {
+            r
+            for o in outcomes
+            if o.stream == stream.name and o.severity == "warning" and not o.success
+            for r in o.unexpected_rows
+        }
+        frame = frames[stream.name]
+        if not rows or not set(stream.keys) <= set(frame.columns):
+            continue
+        hit = frame[frame[ROW].isin(rows)]
+        out[stream.name] = {
+            int(r[ROW]): {k: _jsonable(r[k]) for k in stream.keys} for r in hit.to_dict("records")
+        }
+    return out
+
+
 def validate_batch(
     feed: FeedSpec,
     period: str,
     batch_id: str,
     frames: dict[str, pd.DataFrame],
     previous: dict[str, pd.DataFrame] | None = None,
+    engine: Engine | None = None,
 ) -> ValidationReport:
-    """Derive check columns, run each stream's suite, apply the severity policy."""
+    """Derive check columns, run each stream's suite, apply the severity policy. With the
+    warehouse's ``engine``, the streams' plausibility rules judge the batch against the
+    loaded history too (``plausibility.py``); their outcomes follow the same policy."""
     ctx = DeriveContext(
         period=period,
         frames=frames,
@@ -279,6 +312,15 @@ def validate_batch(
     quarantine: dict[str, dict[int, list[str]]] = {}
     for stream in feed.streams:
         stream_outcomes, rows = _check_stream(stream, frames[stream.name], ctx, period)
+        if engine is not None:
+            judged = [
+                Outcome(**o) for o in check_stream(engine, stream, period, frames[stream.name])
+            ]
+            for outcome in judged:
+                if outcome.severity == "critical":  # rule outcomes carry batch rows (_row)
+                    for row in outcome.unexpected_rows:
+                        rows.setdefault(row, []).append(outcome.label())
+            stream_outcomes += judged
         outcomes.extend(stream_outcomes)
         quarantine[stream.name] = dict(sorted(rows.items()))
     report = ValidationReport(
@@ -289,6 +331,7 @@ def validate_batch(
         quarantine=quarantine,
         rows={name: len(frame) for name, frame in frames.items()},
         causes=diagnose(feed, profile(frames), outcomes),
+        row_keys=_warned_row_keys(feed, frames, outcomes),
     )
     log.info("validated %s %s batch %s: %s", feed.name, period, batch_id, report.summary())
     return report

@@ -18,7 +18,17 @@ from consumption_monitor.warehouse import schema
 
 #: columns that differ between warehouses built apart: times, and the snapshot chain (a
 #: snapshot's id hashes its predecessor's)
-VOLATILE_COLUMNS = {"computed_at", "data_loaded_at", "snapshot_id", "previous_snapshot_id"}
+VOLATILE_COLUMNS = {
+    "computed_at",
+    "data_loaded_at",
+    "snapshot_id",
+    "previous_snapshot_id",
+    "published_at",  # mart_revisions: when a version was loaded
+    # plausibility rules judge a batch against the history loaded before it: a period
+    # loaded before its predecessors is judged with less (无历史数据，未检查), so the
+    # verdict a snapshot carries depends on the load order by design
+    "validation_state",
+}
 #: logs of computations: their rows depend on the order periods were loaded in, not only on
 #: the data (a period loaded before its predecessors gets a snapshot recomputed later)
 HISTORY_TABLES = {"mart_indicator_snapshot"}

@@ -289,6 +289,42 @@ audit_alert = Table(
     comment="audit: every alert and recovery message sent (or attempted), per channel",
 )
 
+audit_review_item = Table(
+    "audit_review_item",
+    metadata,
+    Column("item_id", String(32), primary_key=True),
+    Column("feed", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("batch_id", String(BATCH_ID), nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("rule", String(255), nullable=False, comment="the check or rule that warned"),
+    Column("severity", String(16), nullable=False),
+    Column("entity_key", String(128), comment="who the warning is about (entity key)"),
+    Column("entity_label", String(255), comment="the entity's name"),
+    Column("message", Text, nullable=False, comment="the warning as operators read it"),
+    Column("rows", Text, nullable=False, comment="JSON: batch rows with their keys"),
+    Column("owner", String(64), nullable=False, comment="the responsible unit (measure catalog)"),
+    Column("status", String(16), nullable=False, comment="open | explained | accepted | rejected"),
+    Column("explanation", Text),
+    Column("explained_by", String(64)),
+    Column("explained_at", DateTime(timezone=True)),
+    Column("decided_by", String(64)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_note", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_review_item_feed_period", "feed", "period"),
+    Index("ix_audit_review_item_batch", "batch_id"),
+    comment="audit: verification (核实) of every warning: explanation and decision",
+)
+
+#: the states of a review item as operators read them (cm review, reports, status)
+REVIEW_STATUS_LABELS = {
+    "open": "待核实",
+    "explained": "已说明",
+    "accepted": "已确认",
+    "rejected": "已驳回",
+}
+
 mart_indicator_snapshot = Table(
     "mart_indicator_snapshot",
     metadata,

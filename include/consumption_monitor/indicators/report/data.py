@@ -131,6 +131,7 @@ class ReportData:
     status_counts: dict[str, int]
     computed_at: Any
     notes: list[str] = field(default_factory=list)  # footnotes (report/notes.py)
+    review: Any = None  # review_section.ReviewNotes: 核实 items, footnote marks, revisions
 
     @property
     def lines(self) -> list[KpiLine]:
@@ -187,4 +188,7 @@ def report_data(engine: Engine, period: str) -> ReportData:
             counts[line.status] = counts.get(line.status, 0) + 1
     computed = max((str(r.get("computed_at")) for r in snaps.values()), default=None)
     notes = report_notes(engine, catalog, period)
-    return ReportData(period, catalog.plan, sections, counts, computed, notes)
+    from consumption_monitor.indicators.report.review_section import review_notes
+
+    review = review_notes(engine, period, catalog.kpis)
+    return ReportData(period, catalog.plan, sections, counts, computed, notes, review)

@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from consumption_monitor.common.style import COLOURS, style_element
 from consumption_monitor.indicators.report.data import KpiLine, ReportData
+from consumption_monitor.indicators.report.review_section import render_review_html
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATUS_COLOURS = COLOURS  # the shared visual language (common/style.py)
@@ -90,4 +91,5 @@ def render_html(data: ReportData) -> str:
         trend_svg=trend_svg,
         measures_count=19,
         stylesheet=Markup(style_element()),
+        review_html=render_review_html(data.review),
     )

@@ -14,6 +14,7 @@ from openpyxl.utils import get_column_letter
 from consumption_monitor.common.spreadsheet import text_only
 from consumption_monitor.indicators.report.data import COLUMNS, ReportData
 from consumption_monitor.indicators.report.html import STATUS_COLOURS
+from consumption_monitor.indicators.report.review_section import add_review_sheet
 
 HEADER_FILL = PatternFill("solid", fgColor="F5F5F5")
 WIDTHS = {"name": 34, "units": 40, "actual": 16, "target": 10, "expected": 14, "yoy_basis": 13}
@@ -68,6 +69,7 @@ def build_workbook(data: ReportData) -> Workbook:
     for line in data.lines:
         for period, value in line.trend:
             trends.append([line.kpi.id, line.kpi.name, period, value, line.trend_basis])
+    add_review_sheet(wb, data.review)
     return wb
 
 
