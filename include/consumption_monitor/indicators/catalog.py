@@ -364,10 +364,7 @@ def parse_catalog(data: dict[str, Any], tasks: dict[str, Any] | None = None) -> 
         number = int(raw["number"])
         if raw["action"] not in actions:
             raise CatalogError(f"measure {number}: unknown action {raw['action']!r}")
-        kpis = [
-            _kpi(k, number, feeds, status)
-            for k in [*raw["kpis"], *by_measure.pop(number, [])]
-        ]
+        kpis = [_kpi(k, number, feeds, status) for k in [*raw["kpis"], *by_measure.pop(number, [])]]
         units = [str(u) for u in raw["responsible_units"]]
         for kpi in kpis:
             if not set(kpi.units) <= set(units):
