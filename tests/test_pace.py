@@ -157,7 +157,7 @@ def test_linear_ratio_thresholds(engine, driven: float, status: str) -> None:
         ([5], 1, "进度滞后"),  # 2.08: 2 due, 1 held; 4 missing <= 7 months left
         ([8], 1, "进度滞后"),  # 4 missing = 4 months left
         ([9], 1, "严重滞后"),  # 4 missing > 3 months left
-        ([12], 4, "严重滞后"),  # 1 missing, no month left
+        ([12], 4, "未完成"),  # 1 missing, the year is over
         ([12], 5, "已完成"),
     ],
 )
@@ -190,7 +190,7 @@ def test_a_whole_event_due_exactly_at_the_month(engine) -> None:
         (3, 0, 1, "进度滞后"),  # 三角梅 (March) not held: 2 missing <= 9 months left
         (6, 1, 2, "进度滞后"),  # 凤凰花季 (June) not held yet
         (7, 2, 2, "已完成"),
-        (12, 1, 2, "严重滞后"),  # 1 missing, no month left
+        (12, 1, 2, "未完成"),  # 1 missing, the year is over
     ],
 )
 def test_schedule_expects_the_planned_events(
@@ -371,3 +371,50 @@ def test_car_retail_yoy_over_the_dealers_present_in_both_years(engine) -> None:
             text("select count(*) from mart_retail_by_enterprise where period = '2025-12'")
         ).scalar()
     assert lost == 2
+
+
+# -- counts and the year's end ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("month", "held", "status"),
+    [
+        (1, 0, "正常推进"),  # 10 家 a year: 0.83 expected, not one whole store yet
+        (2, 0, "严重滞后"),  # 1.67 expected: one whole store due, none opened
+        (2, 1, "进度滞后"),  # ratio 0.6
+        (2, 2, "正常推进"),
+    ],
+)
+def test_a_count_target_is_not_behind_before_one_whole_event_is_due(
+    engine, month: int, held: int, status: str
+) -> None:
+    period = f"2025-{month:02d}"
+    ledger(
+        engine,
+        period,
+        openings=[{"opening_type": "区域首店"}] * held + [{"opening_type": "运动IP"}],
+    )
+    stores = one(engine, period, "m14_first_stores")
+    assert stores["expected_to_date"] == pytest.approx(10 * month / 12, rel=1e-4)
+    assert stores["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("kpi_id", "kind", "month", "held", "status"),
+    [
+        ("m14_first_stores", "区域首店", 11, 9, "正常推进"),  # 9 of 9.17 expected
+        ("m14_first_stores", "区域首店", 12, 9, "未完成"),  # the year is over, 9 of 10
+        ("m14_first_stores", "区域首店", 12, 10, "已完成"),
+    ],
+)
+def test_a_cumulative_target_missed_in_december_is_not_completed(
+    engine, kpi_id: str, kind: str, month: int, held: int, status: str
+) -> None:
+    period = f"2025-{month:02d}"
+    ledger(engine, period, openings=[{"opening_type": kind}] * held)
+    assert one(engine, period, kpi_id)["status"] == status
+
+
+def test_a_small_target_missed_in_december_is_not_completed(engine) -> None:
+    events(engine, "2025-12", "汽车展销", 4)  # 5 场 a year, small target
+    assert one(engine, "2025-12", "m13_car_shows")["status"] == "未完成"

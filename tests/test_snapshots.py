@@ -228,7 +228,8 @@ def test_a_strict_comparator_is_not_met_by_equality(engine) -> None:
     money = snap(engine, "2025-12")["m11_consumption_driven"]  # exactly 5 亿元, target "> 5"
     assert money["actual_ytd"] == pytest.approx(5.0)
     assert money["completion_ratio"] == pytest.approx(1.0)
-    assert money["status"] == "正常推进"
+    # not met, and December closes the year: 未完成 (in November it would be on track)
+    assert money["status"] == "未完成"
 
 
 def test_missing_data_and_milestones(engine) -> None:

@@ -19,7 +19,7 @@ final as (
         count(*) as kpis,
         sum(case when status = '已完成' then 1 else 0 end) as done,
         sum(case when status in ('正常推进', '达标', '未到期') then 1 else 0 end) as on_track,
-        sum(case when status in ('进度滞后', '严重滞后', '未达标', '逾期') then 1 else 0 end)
+        sum(case when status in ('进度滞后', '严重滞后', '未完成', '未达标', '逾期') then 1 else 0 end)
             as behind,
         sum(case when status in ('暂无数据', '与2月合并发布') then 1 else 0 end) as no_data
     from current_snapshots

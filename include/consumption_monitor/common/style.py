@@ -16,6 +16,7 @@ COLOURS: dict[str, str] = {
     "正常推进": "#1565c0",
     "进度滞后": "#ef6c00",
     "严重滞后": "#c62828",
+    "未完成": "#6a1b9a",  # the year is over (December's data) and the target was missed
     "达标": "#558b2f",  # a rate held so far this year
     "未达标": "#c62828",
     "未到期": "#78909c",  # a one-off deliverable not yet due

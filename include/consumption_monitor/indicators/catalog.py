@@ -48,6 +48,7 @@ STATUSES: tuple[str, ...] = (
     "正常推进",
     "进度滞后",
     "严重滞后",
+    "未完成",
     "达标",
     "未达标",
     "未到期",
@@ -192,6 +193,15 @@ class StatusRules:
     small_target: float = 5
     small_units: tuple[str, ...] = ()
     default_pace: dict[str, str] = field(default_factory=dict)
+
+    def is_count(self, kpi: Kpi) -> bool:
+        """A count target with a cumulative pace: nothing is behind while not one whole
+        event is expected yet (0.83 of an event in January is no lag)."""
+        return bool(
+            kpi.target is not None
+            and kpi.unit in COUNT_UNITS
+            and kpi.pace.kind in CUMULATIVE_PACES
+        )
 
     def is_small(self, kpi: Kpi) -> bool:
         """A count target small enough that one event swings its ratio: judged by what is

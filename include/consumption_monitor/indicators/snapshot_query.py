@@ -99,6 +99,8 @@ final as (
             when pace = 'level' and is_met = 1 then '达标'
             when pace = 'level' then '未达标'
             when is_met = 1 then '已完成'
+            when months_elapsed = 12 and pace in ('linear', 'seasonal', 'schedule')
+                then '未完成'
             when pace = 'year_end' and months_elapsed < due_month then '未到期'
             when pace = 'year_end' then '逾期'
             when is_small = 1 and actual_ytd >= {whole_expected} then '正常推进'
@@ -106,6 +108,7 @@ final as (
                 then '进度滞后'
             when is_small = 1 then '严重滞后'
             when expected_to_date <= 0 then '正常推进'
+            when is_count = 1 and {whole_expected} < 1 then '正常推进'
             when completion_ratio >= :on_track then '正常推进'
             when completion_ratio >= :lagging then '进度滞后'
             else '严重滞后'
@@ -407,6 +410,7 @@ class _Builder:
         """The KPI's catalog constants: target, pace and the status it takes without data."""
         target = kpi.target
         small = 1 if self.catalog.status.is_small(kpi) else 0
+        count = 1 if self.catalog.status.is_count(kpi) else 0
         basis = pace_basis(kpi, self.seasonal.get(kpi.id))
         return (
             f"{self.bind(f'k{i}_id', kpi.id)} as kpi_id, "
@@ -416,7 +420,7 @@ class _Builder:
             f"'{kpi.yoy}' as yoy_basis, "
             f"cast('{_ident(kpi.pace.kind)}' as varchar(16)) as pace, "
             f"cast({self.bind(f'k{i}_basis', basis)} as varchar(128)) as pace_basis, "
-            f"{int(kpi.pace.due)} as due_month, {small} as is_small, "
+            f"{int(kpi.pace.due)} as due_month, {small} as is_small, {count} as is_count, "
             f"cast({self.bind(f'k{i}_nodata', no_data_status(kpi, self.period))} "
             "as varchar(16)) as no_data_status"
         )
