@@ -198,9 +198,7 @@ class StatusRules:
         """A count target with a cumulative pace: nothing is behind while not one whole
         event is expected yet (0.83 of an event in January is no lag)."""
         return bool(
-            kpi.target is not None
-            and kpi.unit in COUNT_UNITS
-            and kpi.pace.kind in CUMULATIVE_PACES
+            kpi.target is not None and kpi.unit in COUNT_UNITS and kpi.pace.kind in CUMULATIVE_PACES
         )
 
     def is_small(self, kpi: Kpi) -> bool:
