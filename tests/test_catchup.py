@@ -70,3 +70,29 @@ def test_catch_up_equals_period_by_period_in_any_order(feed_server, new_warehous
     a = warehouse_digest(engine_for(one_by_one), exclude_volatile=True)
     b = warehouse_digest(engine_for(caught_up), exclude_volatile=True)
     assert a == b
+
+
+def test_cm_run_json_and_the_log_report_rows_and_seconds_per_stage(
+    feed_server, sqlite_url: str, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from consumption_monitor.cli import main
+
+    caplog.set_level(logging.INFO, logger="consumption_monitor.pipeline.stages")
+    argv = ["run", "--feed", "employment_monthly", "--period", "2025-05", "--url", sqlite_url]
+    assert main([*argv, "--json"]) == 0
+    (period,) = json.loads(capsys.readouterr().out)
+    stages = period["stages"]
+    assert list(stages) == ["extract", "validate", "load", "snapshot", "e2e"]
+    rows = sum(period["rows"].values())
+    assert stages["load"]["rows"] == rows and stages["validate"]["rows"] == rows
+    assert stages["extract"]["rows"] == stages["e2e"]["rows"] >= rows > 0
+    assert all(s["seconds"] > 0 for s in stages.values())
+    assert stages["e2e"]["seconds"] >= sum(s["seconds"] for n, s in stages.items() if n != "e2e")
+    load = stages["load"]  # seconds rounded to the millisecond
+    assert load["rows_per_s"] == pytest.approx(rows / load["seconds"], rel=0.05)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage ")]
+    assert [m.split()[1] for m in logged] == ["extract", "validate", "load", "snapshot"]
+    assert logged[2].startswith(f"stage load employment_monthly 2025-05: {rows} rows in ")
