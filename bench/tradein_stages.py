@@ -43,6 +43,7 @@ def main() -> None:
         json.dumps(
             {
                 "rows": batch["rows"]["transactions"],
+                "load_outcome": load["outcome"],
                 "loaded": load["rows"]["transactions"],
                 "verdict": validation["verdict"],
                 "seconds": times,
