@@ -9,7 +9,6 @@ without calling the source again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -92,17 +91,16 @@ class ContentDigest:
         self._streams: dict[str, Any] = {}
         self._started: set[str] = set()
 
-    def add(self, stream: str, records: list[dict[str, Any]]) -> None:
+    def add(self, stream: str, records: list[dict[str, Any]], *, from_json: bool = False) -> None:
+        """``from_json``: the records were parsed from a JSON page without NaN/Infinity
+        (:func:`jsoncodec.canonical` may then write them with msgspec: the same bytes)."""
         digest = self._streams.setdefault(stream, hashlib.sha256())
         if not records:
             return
-        text = json.dumps(
-            records, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-        )
         if stream in self._started:
             digest.update(b",")
         self._started.add(stream)
-        digest.update(text[1:-1].encode("utf-8"))
+        digest.update(jsoncodec.canonical(records, from_json=from_json)[1:-1])
 
     def hexdigest(self) -> str:
         total = hashlib.sha256()
@@ -225,7 +223,8 @@ def _extract_stream(
         _check_envelope(feed, stream.name, doc, where)
         if stream.total_field and expected_total is None:
             expected_total = doc.get(stream.total_field)
-        digest.add(stream.name, doc[stream.records_field])
+        plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
+        digest.add(stream.name, doc[stream.records_field], from_json=plain)
         received += len(doc[stream.records_field])
     if expected_total is not None and int(expected_total) != received:
         raise PayloadError(
@@ -387,3 +386,40 @@ def iter_chunks(
             chunk = []
     if chunk:
         yield first, chunk
+
+
+ChunkPages = tuple[int, list[dict[str, Any]]]  # (first row, manifest entries of its pages)
+
+
+def chunk_plan(batch_dir: Path, stream: str, chunk_rows: int) -> list[ChunkPages] | None:
+    """The chunks :func:`iter_chunks` yields, as their first row and pages, read from the
+    manifest alone (so chunks can be read and checked apart, in other processes); None
+    when a page's row count was not recorded."""
+    plan: list[ChunkPages] = []
+    pages: list[dict[str, Any]] = []
+    first = count = 0
+    for raw in read_manifest(batch_dir)["pages"]:
+        if raw["stream"] != stream:
+            continue
+        if raw.get("rows") is None:
+            return None
+        pages.append(raw)
+        count += raw["rows"]
+        if count >= chunk_rows:
+            plan.append((first, pages))
+            first, count, pages = first + count, 0, []
+    if pages and count:
+        plan.append((first, pages))
+    return plan
+
+
+def read_chunk(feed: FeedSpec, batch_dir: Path, pages: list[dict[str, Any]]) -> list[dict]:
+    """The records of one planned chunk, each page checked against its sha256."""
+    records: list[dict[str, Any]] = []
+    for raw in pages:
+        record = PageRecord(**raw)
+        body = (batch_dir / record.file).read_bytes()
+        if hashlib.sha256(body).hexdigest() != record.sha256:
+            raise ValueError(f"archived page {batch_dir / record.file} does not match its sha256")
+        records.extend(RECORD_READERS[record.format](feed, record, body))
+    return records
