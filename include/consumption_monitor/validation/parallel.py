@@ -39,7 +39,9 @@ Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]
 
 def workers() -> int:
     """Worker processes for chunk checks: ``CM_VALIDATE_WORKERS``, by default one per CPU up
-    to 2 (1: every chunk in this process)."""
+    to 2 (1: every chunk in this process, as in a daemonic process)."""
+    if multiprocessing.current_process().daemon:  # e.g. an executor's pool worker
+        return 1  # a daemonic process may not have children
     raw = os.environ.get(WORKERS_ENV)
     return max(1, int(raw)) if raw else max(1, min(2, os.cpu_count() or 1))
 
