@@ -1,7 +1,7 @@
-"""The fast path (chunks checked in worker processes) and the plain path (one process) of a
-transaction-scale validation build the same warehouse and record the same results
-(issue 17 §3): every check of the suite and the history checks still run, quarantine
-included."""
+"""The fast path (pages protected and chunks checked in worker processes) and the plain
+path (one process) of a transaction-scale feed archive the same pages, give the same batch
+ids, build the same warehouse and record the same results (issue 17 §3): pseudonymisation,
+every check of the suite and the history checks still run, quarantine included."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from cm_devtools.sample_server import tradein_data
+from consumption_monitor.feeds import protect_workers
 from consumption_monitor.feeds.engine import ExtractedBatch, chunk_plan, iter_chunks
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.pipeline.steps import run_period
@@ -37,8 +38,10 @@ def _results(url: str) -> dict[str, list[tuple]]:
         "from audit_validation_result order by period, stream, expectation_index",
         "quarantine": "select period, stream, row_number, failed_expectations, raw_values, "
         "entity_key from audit_quarantine order by period, stream, row_number",
-        "batches": "select period, batch_id, verdict, rows_loaded, rows_quarantined "
-        "from audit_load_batch order by period",
+        "batches": "select period, batch_id, content_sha256, verdict, rows_loaded, "
+        "rows_quarantined from audit_load_batch order by period",
+        "pages": "select period, stream, page_no, sha256, bytes, received_sha256 "
+        "from raw_payload order by period, stream, page_no",
     }
     with engine_for(url).connect() as conn:
         return {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in queries.items()}
@@ -48,6 +51,7 @@ def _build(tmp_path, monkeypatch, workers: int, name: str) -> str:
     url = f"sqlite:///{tmp_path / f'{name}.db'}"
     monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / name))
     monkeypatch.setenv(WORKERS_ENV, str(workers))
+    monkeypatch.setenv(protect_workers.WORKERS_ENV, str(workers))
     spec = _spec()
     for period in ("2025-03", "2025-04"):  # April's history checks read March's rows
         run_period(spec, period, url=url)
@@ -59,13 +63,15 @@ def test_worker_processes_build_the_same_warehouse_as_one_process(
 ) -> None:
     monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
     feed_server.faults.add("bad_rows", period="2025-04")
+    feed_server.faults.add("personal_data", period="2025-03")
     plain = _build(tmp_path, monkeypatch, 1, "plain")
     caplog.set_level(logging.INFO, logger="consumption_monitor.validation.parallel")
     fast = _build(tmp_path, monkeypatch, 2, "fast")
     assert any("worker processes" in r.getMessage() for r in caplog.records)  # it ran
+    assert protect_workers.workers() == 2
     plain_results, fast_results = _results(plain), _results(fast)
     assert fast_results == plain_results
-    assert sum(r[4] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
+    assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
     assert warehouse_digest(engine_for(fast), exclude_volatile=True) == warehouse_digest(
         engine_for(plain), exclude_volatile=True
     )

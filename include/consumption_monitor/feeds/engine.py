@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from consumption_monitor.common import config
 from consumption_monitor.common.periods import Period, last_full_month
-from consumption_monitor.feeds import jsoncodec
+from consumption_monitor.feeds import jsoncodec, protect_workers
 from consumption_monitor.feeds.archive import (
     Attempt,
     PageRecord,
@@ -94,13 +95,20 @@ class ContentDigest:
     def add(self, stream: str, records: list[dict[str, Any]], *, from_json: bool = False) -> None:
         """``from_json``: the records were parsed from a JSON page without NaN/Infinity
         (:func:`jsoncodec.canonical` may then write them with msgspec: the same bytes)."""
+        if records:
+            self.add_canonical(stream, jsoncodec.canonical(records, from_json=from_json))
+        else:
+            self._streams.setdefault(stream, hashlib.sha256())
+
+    def add_canonical(self, stream: str, canonical: bytes) -> None:
+        """A page's records already in canonical form (``jsoncodec.canonical``)."""
         digest = self._streams.setdefault(stream, hashlib.sha256())
-        if not records:
+        if canonical == b"[]":
             return
         if stream in self._started:
             digest.update(b",")
         self._started.add(stream)
-        digest.update(jsoncodec.canonical(records, from_json=from_json)[1:-1])
+        digest.update(canonical[1:-1])
 
     def hexdigest(self) -> str:
         total = hashlib.sha256()
@@ -208,6 +216,8 @@ def _extract_stream(
     expected_total = None
     digest.add(stream.name, [])
     pages = source.pages(stream, {feed.period_field: period})
+    if protect_workers.applies(stream, source):  # transaction scale, personal data
+        return _extract_in_workers(feed, stream, period, pages, attempt, protector, budget, digest)
     if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
         pages = prefetched(pages)
     for page, doc in pages:
@@ -226,6 +236,45 @@ def _extract_stream(
         plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
         digest.add(stream.name, doc[stream.records_field], from_json=plain)
         received += len(doc[stream.records_field])
+    if expected_total is not None and int(expected_total) != received:
+        raise PayloadError(
+            f"{feed.name}/{stream.name} {period}: the source announced "
+            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
+        )
+    return received, found
+
+
+def _extract_in_workers(
+    feed: FeedSpec,
+    stream: StreamSpec,
+    period: str,
+    pages: Iterator[tuple[Page, Any]],
+    attempt: Attempt,
+    protector: Pseudonymiser,
+    budget: Budget,
+    digest: ContentDigest,
+) -> tuple[int, int]:
+    """:func:`_extract_stream` with the pages protected by worker processes
+    (``protect_workers``): the same archive, checks and digest, in the same order."""
+    received = found = 0
+    expected_total = None
+    name = f"{feed.name}/{stream.name} {period}"
+    with protect_workers.pool_for(protector, stream) as pool:
+        spend = partial(budget.spend, where=name)
+        for done in protect_workers.protected_pages(pool, prefetched(pages), spend):
+            page, doc = done.page, done.envelope
+            attempt.write_page(page, done.rows)
+            where = f"{name} page {page.number}"
+            _check_protection(stream.name, done.protection, where)
+            found += done.protection.found
+            _check_envelope(feed, stream.name, doc, where)
+            if stream.total_field and expected_total is None:
+                expected_total = doc.get(stream.total_field)
+            if done.canonical is None:  # no record list: fails as in one process
+                len(doc[stream.records_field])
+                raise PayloadError(f"{where}: no record list in {stream.records_field!r}")
+            digest.add_canonical(stream.name, done.canonical)
+            received += done.rows or 0
     if expected_total is not None and int(expected_total) != received:
         raise PayloadError(
             f"{feed.name}/{stream.name} {period}: the source announced "
