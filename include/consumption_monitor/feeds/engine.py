@@ -200,6 +200,14 @@ def _check_protection(stream: str, protection: Protection, where: str) -> None:
         )
 
 
+def _check_total(where: str, expected_total: Any, received: int) -> None:
+    if expected_total is not None and int(expected_total) != received:
+        raise PayloadError(
+            f"{where}: the source announced "
+            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
+        )
+
+
 def _extract_stream(
     feed: FeedSpec,
     stream: StreamSpec,
@@ -236,11 +244,7 @@ def _extract_stream(
         plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
         digest.add(stream.name, doc[stream.records_field], from_json=plain)
         received += len(doc[stream.records_field])
-    if expected_total is not None and int(expected_total) != received:
-        raise PayloadError(
-            f"{feed.name}/{stream.name} {period}: the source announced "
-            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
-        )
+    _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
     return received, found
 
 
@@ -275,11 +279,7 @@ def _extract_in_workers(
                 raise PayloadError(f"{where}: no record list in {stream.records_field!r}")
             digest.add_canonical(stream.name, done.canonical)
             received += done.rows or 0
-    if expected_total is not None and int(expected_total) != received:
-        raise PayloadError(
-            f"{feed.name}/{stream.name} {period}: the source announced "
-            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
-        )
+    _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
     return received, found
 
 
