@@ -90,9 +90,12 @@ def test_cm_run_json_and_the_log_report_rows_and_seconds_per_stage(
     assert stages["load"]["rows"] == rows and stages["validate"]["rows"] == rows
     assert stages["extract"]["rows"] == stages["e2e"]["rows"] >= rows > 0
     assert all(s["seconds"] > 0 for s in stages.values())
-    assert stages["e2e"]["seconds"] >= sum(s["seconds"] for n, s in stages.items() if n != "e2e")
-    load = stages["load"]  # seconds rounded to the millisecond
-    assert load["rows_per_s"] == pytest.approx(rows / load["seconds"], rel=0.05)
+    # seconds are rounded to the millisecond
+    parts = sum(s["seconds"] for n, s in stages.items() if n != "e2e")
+    assert stages["e2e"]["seconds"] >= parts - 0.002
+    load = stages["load"]
+    assert rows / (load["seconds"] + 0.0006) <= load["rows_per_s"] + 1
+    assert load["rows_per_s"] - 1 <= rows / max(load["seconds"] - 0.0006, 1e-6)
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage ")]
     assert [m.split()[1] for m in logged] == ["extract", "validate", "load", "snapshot"]
     assert logged[2].startswith(f"stage load employment_monthly 2025-05: {rows} rows in ")
