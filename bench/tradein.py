@@ -17,10 +17,10 @@ Goals (issue 17): end to end ≥ dlt, ≥ 1.5× to_sql, ≥ 0.6× fetching alone
 0.8× the late-index COPY; a reload no slower than 0.9× the first load; peak memory < 1 GiB
 at 1M and 10M rows (the summed PSS of the pipeline and its worker processes,
 ``tradein_stages.TreeMemory``; ``peak_rss_sum_mb``: its own peak RSS plus its largest
-worker's, which counts the pages shared after a fork twice); the 10M load keeps ≥ 0.8 of the 1M load's rate (10M runs only with
-``CM_BENCH_TRADEIN_10M=1``: it takes a long time). ``CM_BENCH_TRADEIN_REPEAT=N`` runs the
-platform and the peers N times alternating and records medians. Uses its own database,
-dropped afterwards, and a feed server on port 8101.
+worker's, which counts the pages shared after a fork twice); the 10M load keeps ≥ 0.8 of
+the 1M load's rate (10M runs only with ``CM_BENCH_TRADEIN_10M=1``: it takes a long time).
+``CM_BENCH_TRADEIN_REPEAT=N`` runs the platform and the peers N times alternating and
+records medians. Uses its own database, dropped afterwards, and a feed server on port 8101.
 """
 
 from __future__ import annotations
