@@ -43,12 +43,21 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: venv
-	$(BIN)/python -m bench
+# The peers of bench.tradein (dlt and what it needs) live in their own venv, from their own
+# pinned file: never in the product's requirements.
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed-stamp
+$(PEERS_STAMP): bench/requirements-peers.txt $(STAMP)
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(BIN)/uv pip sync --quiet --python $(PEERS)/bin/python bench/requirements-peers.txt
+	@touch $(PEERS_STAMP)
+
+bench: venv $(PEERS_STAMP)
+	CM_BENCH_PEERS_PYTHON=$(CURDIR)/$(PEERS)/bin/python $(BIN)/python -m bench
 
 # Celery topology vs embedded default, 24 periods of every feed (slow: tens of minutes).
 bench-backfill: venv
 	$(BIN)/python -m bench backfill
 
 clean:
-	rm -rf $(VENV) .airflow data .pytest_cache
+	rm -rf $(VENV) $(PEERS) .airflow data .pytest_cache

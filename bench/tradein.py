@@ -1,12 +1,26 @@
-"""Trade-in at transaction scale on PostgreSQL (issue 4 §5): fetch → validate → load of
-``CM_BENCH_TRADEIN_ROWS`` (default 1,000,000) transactions of one period from the local
-feed server, with two baselines measured in the same run on the same rows: raw ``COPY``
-of a CSV file into a table of the same shape, keys and indexes (the bound), and
-``pandas.DataFrame.to_sql`` (what people usually write).
+"""Trade-in at transaction scale on PostgreSQL (issues 4 §5 and 17): the platform's whole
+run (extract with pseudonymisation, validation, load) of ``CM_BENCH_TRADEIN_ROWS`` (default
+1,000,000) transactions of one period from the local feed server, against peers measured
+in the same run on the same rows and the same PostgreSQL:
 
-Goals: load stage ≥ 50 % of raw COPY, end to end ≥ 20 %, load ≥ 10× to_sql, peak memory
-< 1 GiB at 1M and 10M rows (10M runs only with ``CM_BENCH_TRADEIN_10M=1``: it takes a
-long time). Uses its own database, dropped afterwards, and a feed server on port 8101.
+- fetching the pages alone (the bound of any pipeline);
+- dlt's fastest documented configuration (Arrow items, ``parquet`` loader through ADBC), in
+  the bench-only venv ``.venv-peers`` that ``make bench`` builds from
+  ``bench/requirements-peers.txt`` (``CM_BENCH_PEERS_PYTHON`` overrides; without it the dlt
+  figures are recorded as not measured); its ``merge`` reload of the period beside it;
+- a naive pandas script (requests → DataFrame → ``to_sql``);
+- raw ``COPY`` of the loaded rows into a table with the same keys and indexes, and into an
+  unindexed table followed by building those indexes (the late-index bound of the load);
+- the platform's reload of the loaded period (a partition swap).
+
+Goals (issue 17): end to end ≥ dlt, ≥ 1.5× to_sql, ≥ 0.6× fetching alone; the load stage ≥
+0.8× the late-index COPY; a reload no slower than 0.9× the first load; peak memory < 1 GiB
+at 1M and 10M rows (the summed PSS of the pipeline and its worker processes,
+``tradein_stages.TreeMemory``; ``peak_rss_sum_mb``: its own peak RSS plus its largest
+worker's, which counts the pages shared after a fork twice); the 10M load keeps ≥ 0.8 of
+the 1M load's rate (10M runs only with ``CM_BENCH_TRADEIN_10M=1``: it takes a long time).
+``CM_BENCH_TRADEIN_REPEAT=N`` runs the platform and the peers N times alternating and
+records medians. Uses its own database, dropped afterwards, and a feed server on port 8101.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,8 +43,11 @@ from bench.pgdb import scratch_database
 
 PORT = int(os.environ.get("CM_BENCH_FEED_PORT", "8101"))
 ROWS = int(os.environ.get("CM_BENCH_TRADEIN_ROWS", "1000000"))
-TO_SQL_ROWS = int(os.environ.get("CM_BENCH_TO_SQL_ROWS", "100000"))
+REPEAT = int(os.environ.get("CM_BENCH_TRADEIN_REPEAT", "1"))
+REPO = Path(__file__).resolve().parent.parent
+PEERS_PYTHON = Path(os.environ.get("CM_BENCH_PEERS_PYTHON") or REPO / ".venv-peers/bin/python")
 CORE = "core_tradein_transactions"
+BASE = f"http://127.0.0.1:{PORT}"
 
 
 def _wait(url: str, seconds: float = 30) -> None:
@@ -45,113 +63,218 @@ def _wait(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"feed server at {url} did not start")
 
 
-def _stages(rows: int, db: str, work: Path) -> dict:
-    """Run the pipeline in a child process against a feed server serving ``rows``."""
+def _env(rows: int, work: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "CM_DATA_DIR": str(work / f"data-{rows}"),
         "CM_PII_KEY": os.environ.get("CM_PII_KEY") or uuid.uuid4().hex * 2,
-        "CM_FEED_BASE_URL": f"http://127.0.0.1:{PORT}",
+        "CM_FEED_BASE_URL": BASE,
         "CM_TRADEIN_ROWS_PER_MONTH": str(rows),
         "GX_ANALYTICS_ENABLED": "false",
     }
     env.pop("CM_FEED_TOKEN", None)
+    return env
+
+
+def _json_run(argv: list[str], env: dict[str, str]) -> dict:
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise RuntimeError(f"{argv[1:3]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _stages(db: str, env: dict[str, str]) -> dict:
+    """The platform's run in a child process (its peak memory is the pipeline's alone)."""
+    return _json_run([sys.executable, "-m", "bench.tradein_stages", "--url", _db_url(db)], env)
+
+
+def _peer(peer: str, db: str, env: dict[str, str], work: Path, *extra: str) -> dict | None:
+    if peer == "dlt":
+        if not PEERS_PYTHON.exists():
+            return None
+        python = str(PEERS_PYTHON)
+        url = _db_url(db, "postgresql").replace("postgres@", "postgres:bench@", 1)  # dlt wants one
+    else:
+        python, url = sys.executable, _db_url(db)
+    argv = [python, str(REPO / "bench/tradein_peers.py"), peer, "--base", BASE, "--url", url,
+            "--work", str(work / "dlt"), *extra]  # fmt: skip
+    return _json_run(argv, env)
+
+
+def _dump_core(db: str, work: Path) -> Path:
+    csv = work / "rows.csv"
+    dsn = _db_url(db, "postgresql")
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        open(csv, "wb") as f,
+        conn.cursor().copy(f"copy (select * from {CORE}) to stdout csv") as copy,
+    ):
+        for data in copy:
+            f.write(data)
+    return csv
+
+
+def _copy_bounds(db: str, csv: Path) -> dict[str, float]:
+    """psql \\copy of the loaded rows into a table with the core table's keys and indexes,
+    and into an unindexed one followed by building the same indexes (seconds each)."""
+    dsn = _db_url(db, "postgresql")
+    indexes = [
+        "alter table {t} add primary key (period, order_id)",
+        "create index on {t} (order_id)",
+        "create index on {t} (consumer_key, category)",
+    ]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("drop table if exists bound_keyed, bound_late")
+        conn.execute(f"create table bound_keyed (like {CORE} including defaults)")
+        conn.execute(f"create table bound_late (like {CORE} including defaults)")
+        for statement in indexes:
+            conn.execute(statement.format(t="bound_keyed"))
+    start = time.perf_counter()
+    subprocess.run(["psql", dsn, "-q", "-c", f"\\copy bound_keyed from '{csv}' csv"], check=True)
+    keyed = time.perf_counter() - start
+    start = time.perf_counter()
+    script = [f"\\copy bound_late from '{csv}' csv", *(s.format(t="bound_late") for s in indexes)]
+    subprocess.run(["psql", dsn, "-q", *(a for s in script for a in ("-c", s))], check=True)
+    late = time.perf_counter() - start
+    return {"copy": keyed, "late_index": late}
+
+
+def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool) -> dict:
+    """One round: the platform's first load, its reload, and (``peers``) the peers."""
+    out: dict = {"first": _stages(db, env)}
+    if peers:  # the 10M run measures the first load only (rate and memory)
+        out["reload"] = _stages(db, env)  # the same period again: a partition swap
+        out["fetch"] = _peer("fetch", db, env, work)
+        out["dlt"] = _peer("dlt", db, env, work)
+        out["dlt_merge"] = _peer("dlt", db, env, work, "--disposition", "merge")
+        out["to_sql"] = _peer("to_sql", db, env, work)
+        out["bounds"] = _copy_bounds(db, _dump_core(db, work))
+    return out
+
+
+def _measure(rows: int, work: Path, peers: bool, repeat: int) -> list[dict]:
+    env = _env(rows, work)
     server = subprocess.Popen(
         [sys.executable, "-m", "cm_devtools", "feed-server", "--port", str(PORT),
          "--as-of", "2025-12-20", "--tradein-rows", str(rows)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait(f"http://127.0.0.1:{PORT}")
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.tradein_stages", "--url", _db_url(db)],
-            env=env, capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )  # fmt: skip
+        _wait(BASE)
+        rounds = []
+        for _ in range(repeat):
+            with scratch_database("cm_bench_tradein") as db:
+                rounds.append(_round(rows, work, db, env, peers))
+            shutil.rmtree(work / f"data-{rows}", ignore_errors=True)
+            shutil.rmtree(work / "dlt", ignore_errors=True)
+        return rounds
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _copy_bound(db: str, work: Path) -> tuple[int, float]:
-    """Raw COPY (psql \\copy of a CSV file) of the loaded rows into a table of the same
-    shape, keys and indexes: the bound the load stage is compared with."""
-    csv = work / "rows.csv"
-    dsn = _db_url(db, "postgresql")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"create table bound (like {CORE} including all)")
-        with open(csv, "wb") as f, conn.cursor().copy(f"copy {CORE} to stdout csv") as copy:
-            for data in copy:
-                f.write(data)
-        rows = conn.execute(f"select count(*) from {CORE}").fetchone()[0]
-    start = time.perf_counter()
-    subprocess.run(["psql", dsn, "-q", "-c", f"\\copy bound from '{csv}' csv"], check=True)
-    return rows, time.perf_counter() - start
+def _rate(rows: int | None, seconds: float | None) -> float | None:
+    return rows / seconds if rows and seconds else None
 
 
-def _to_sql(db: str) -> tuple[int, float]:
-    """pandas ``to_sql`` (default method) of a sample of the same rows into a table of the
-    same shape, keys and indexes."""
-    import pandas as pd
-    from sqlalchemy import create_engine
-
-    engine = create_engine(_db_url(db))
-    frame = pd.read_sql(f"select * from {CORE} limit {TO_SQL_ROWS}", engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"create table to_sql_target (like {CORE} including all)")
-    start = time.perf_counter()
-    frame.to_sql("to_sql_target", engine, if_exists="append", index=False)
-    seconds = time.perf_counter() - start
-    engine.dispose()
-    return len(frame), seconds
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
-def _measure(rows: int, work: Path, baselines: bool) -> dict:
-    try:
-        with scratch_database("cm_bench_tradein") as db:
-            result = _stages(rows, db, work)
-            if baselines:
-                result["copy"] = _copy_bound(db, work)
-                result["to_sql"] = _to_sql(db)
-            return result
-    finally:
-        shutil.rmtree(work / f"data-{rows}", ignore_errors=True)
+def _rates(rounds: list[dict]) -> dict[str, float | None]:
+    """Median rows/s of every figure over the rounds."""
+
+    def each(pick) -> float | None:
+        return _median([pick(r) for r in rounds])
+
+    def peer(name: str):
+        return lambda r: _rate(r[name]["rows"], r[name]["seconds"]) if r.get(name) else None
+
+    rates = {
+        stage: each(lambda r, s=stage: _rate(r["first"]["rows"], r["first"]["seconds"][s]))
+        for stage in ("extract", "validate", "e2e")
+    }
+    rates["load"] = each(lambda r: _rate(r["first"]["loaded"], r["first"]["seconds"]["load"]))
+    rates["reload_e2e"] = each(lambda r: _rate(r["reload"]["rows"], r["reload"]["seconds"]["e2e"]))
+    rates["reload_load"] = each(
+        lambda r: _rate(r["reload"]["loaded"], r["reload"]["seconds"]["load"])
+    )
+    for name in ("fetch", "dlt", "dlt_merge", "to_sql"):
+        rates[name] = each(peer(name))
+    for bound in ("copy", "late_index"):
+        rates[bound] = each(
+            lambda r, b=bound: (
+                _rate(r["first"]["loaded"], r["bounds"][b]) if "bounds" in r else None
+            )
+        )
+    return rates
+
+
+def _ratio(a: float | None, b: float | None, digits: int = 3) -> float | None:
+    return round(a / b, digits) if a and b else None
 
 
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="cm-bench-tradein-") as tmp:
         work = Path(tmp)
-        main = _measure(ROWS, work, baselines=True)
+        rounds = _measure(ROWS, work, peers=True, repeat=REPEAT)
         big = (
-            _measure(10_000_000, work, baselines=False)
+            _measure(10_000_000, work, peers=False, repeat=1)[0]
             if os.environ.get("CM_BENCH_TRADEIN_10M")
             else None
         )
-    n, s = main["rows"], main["seconds"]
-    copy_rows, copy_s = main["copy"]
-    sql_rows, sql_s = main["to_sql"]
-    rate = {k: n / v for k, v in s.items()}
-    copy_rate, sql_rate = copy_rows / copy_s, sql_rows / sql_s
-    load_rate = main["loaded"] / s["load"]
+    r = _rates(rounds)
+    peak = max(x["first"]["peak_pss_mb"] for x in rounds)
+    rss = max(x["first"]["peak_rss_mb"] for x in rounds)
+    big_load = _rate(big["first"]["loaded"], big["first"]["seconds"]["load"]) if big else None
+    not_10m = "not measured (CM_BENCH_TRADEIN_10M=1)"
+    no_dlt = "not measured (no .venv-peers: make bench builds it)"
+
+    def rows_s(name: str, key: str) -> dict:
+        value = round(r[key]) if r[key] else None
+        return {"name": f"tradein.{name}", "value": value, "unit": "rows/s"}
+
     records = [
-        {"name": "tradein.rows", "value": n, "unit": "rows"},
-        {"name": "tradein.extract_rows_s", "value": round(rate["extract"]), "unit": "rows/s"},
-        {"name": "tradein.validate_rows_s", "value": round(rate["validate"]), "unit": "rows/s"},
-        {"name": "tradein.load_rows_s", "value": round(load_rate), "unit": "rows/s"},
-        {"name": "tradein.e2e_rows_s", "value": round(rate["e2e"]), "unit": "rows/s"},
-        {"name": "tradein.copy_rows_s", "value": round(copy_rate), "unit": "rows/s"},
-        {"name": "tradein.to_sql_rows_s", "value": round(sql_rate), "unit": "rows/s"},
-        {"name": "tradein.load_vs_copy", "value": round(load_rate / copy_rate, 3),
-         "unit": "ratio", "goal": ">= 0.5"},
-        {"name": "tradein.e2e_vs_copy", "value": round(rate["e2e"] / copy_rate, 3),
-         "unit": "ratio", "goal": ">= 0.2"},
-        {"name": "tradein.vs_to_sql", "value": round(load_rate / sql_rate, 1),
-         "unit": "ratio", "goal": ">= 10"},
-        {"name": "tradein.peak_rss_mb_1m", "value": main["peak_rss_mb"], "unit": "MB",
-         "goal": "< 1024"},
-        {"name": "tradein.peak_rss_mb_10m", "value": big["peak_rss_mb"] if big else None,
-         "unit": "MB", "goal": "< 1024" if big else "not measured (CM_BENCH_TRADEIN_10M=1)"},
+        {"name": "tradein.rows", "value": rounds[0]["first"]["rows"], "unit": "rows"},
+        {"name": "tradein.rounds", "value": len(rounds), "unit": "runs"},
+        rows_s("extract_rows_s", "extract"),
+        rows_s("validate_rows_s", "validate"),
+        rows_s("load_rows_s", "load"),
+        rows_s("e2e_rows_s", "e2e"),
+        rows_s("reload_e2e_rows_s", "reload_e2e"),
+        rows_s("reload_load_rows_s", "reload_load"),
+        rows_s("fetch_rows_s", "fetch"),
+        rows_s("dlt_rows_s", "dlt"),
+        rows_s("dlt_merge_reload_rows_s", "dlt_merge"),
+        rows_s("to_sql_rows_s", "to_sql"),
+        rows_s("copy_rows_s", "copy"),
+        rows_s("late_index_rows_s", "late_index"),
+        {"name": "tradein.e2e_vs_dlt", "value": _ratio(r["e2e"], r["dlt"]), "unit": "ratio",
+         "goal": ">= 1.0" if r["dlt"] else no_dlt},
+        {"name": "tradein.e2e_vs_to_sql", "value": _ratio(r["e2e"], r["to_sql"]), "unit": "ratio",
+         "goal": ">= 1.5"},
+        {"name": "tradein.e2e_vs_fetch", "value": _ratio(r["e2e"], r["fetch"]), "unit": "ratio",
+         "goal": ">= 0.6"},
+        {"name": "tradein.load_vs_late_index", "value": _ratio(r["load"], r["late_index"]),
+         "unit": "ratio", "goal": ">= 0.8"},
+        {"name": "tradein.reload_vs_first", "value": _ratio(r["reload_e2e"], r["e2e"]),
+         "unit": "ratio", "goal": ">= 0.9"},
+        {"name": "tradein.load_rate_10m_vs_1m", "value": _ratio(big_load, r["load"]),
+         "unit": "ratio", "goal": ">= 0.8" if big else not_10m},
+        {"name": "tradein.load_vs_copy", "value": _ratio(r["load"], r["copy"]), "unit": "ratio",
+         "goal": ">= 0.5"},
+        {"name": "tradein.e2e_vs_copy", "value": _ratio(r["e2e"], r["copy"]), "unit": "ratio",
+         "goal": ">= 0.2"},
+        {"name": "tradein.peak_mb_1m", "value": peak, "unit": "MB", "goal": "< 1024"},
+        {"name": "tradein.peak_mb_10m", "value": big["first"]["peak_pss_mb"] if big else None,
+         "unit": "MB", "goal": "< 1024" if big else not_10m},
+        {"name": "tradein.peak_rss_sum_mb_1m", "value": rss, "unit": "MB"},
+        {"name": "tradein.dlt_peak_rss_mb",
+         "value": _median([x["dlt"]["peak_rss_mb"] for x in rounds if x.get("dlt")]), "unit": "MB"},
+        {"name": "tradein.to_sql_peak_rss_mb",
+         "value": _median([x["to_sql"]["peak_rss_mb"] for x in rounds if x.get("to_sql")]),
+         "unit": "MB"},
     ]  # fmt: skip
     return records
 

@@ -70,3 +70,32 @@ def test_catch_up_equals_period_by_period_in_any_order(feed_server, new_warehous
     a = warehouse_digest(engine_for(one_by_one), exclude_volatile=True)
     b = warehouse_digest(engine_for(caught_up), exclude_volatile=True)
     assert a == b
+
+
+def test_cm_run_json_and_the_log_report_rows_and_seconds_per_stage(
+    feed_server, sqlite_url: str, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from consumption_monitor.cli import main
+
+    caplog.set_level(logging.INFO, logger="consumption_monitor.pipeline.stages")
+    argv = ["run", "--feed", "employment_monthly", "--period", "2025-05", "--url", sqlite_url]
+    assert main([*argv, "--json"]) == 0
+    (period,) = json.loads(capsys.readouterr().out)
+    stages = period["stages"]
+    assert list(stages) == ["extract", "validate", "load", "snapshot", "e2e"]
+    rows = sum(period["rows"].values())
+    assert stages["load"]["rows"] == rows and stages["validate"]["rows"] == rows
+    assert stages["extract"]["rows"] == stages["e2e"]["rows"] >= rows > 0
+    assert all(s["seconds"] > 0 for s in stages.values())
+    # seconds are rounded to the millisecond
+    parts = sum(s["seconds"] for n, s in stages.items() if n != "e2e")
+    assert stages["e2e"]["seconds"] >= parts - 0.002
+    load = stages["load"]
+    assert rows / (load["seconds"] + 0.0006) <= load["rows_per_s"] + 1
+    assert load["rows_per_s"] - 1 <= rows / max(load["seconds"] - 0.0006, 1e-6)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage ")]
+    assert [m.split()[1] for m in logged] == ["extract", "validate", "load", "snapshot"]
+    assert logged[2].startswith(f"stage load employment_monthly 2025-05: {rows} rows in ")

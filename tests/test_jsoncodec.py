@@ -50,3 +50,40 @@ def test_non_json_tokens_take_the_standard_library_both_ways() -> None:
 def test_invalid_json_raises_the_standard_value_error() -> None:
     with pytest.raises(ValueError, match=r"Expecting|Unterminated|Extra data"):
         jsoncodec.loads(b'{"records": [')
+
+
+def test_canonical_form_is_the_standard_librarys_byte_for_byte() -> None:
+    """Content digests (batch ids) must not change: msgspec's sorted encoding is used only
+    where it writes the standard library's bytes."""
+    import json
+    import random
+
+    from consumption_monitor.feeds.jsoncodec import canonical
+
+    def std(value) -> bytes:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return text.encode()
+
+    rng = random.Random(17)
+    chars = [chr(i) for i in range(0x90)] + ["\u2028", "中", "😀", "\ufeff", ":1e5", "0.0000"]
+    floats = [0.1, 1e16, 1e-5, 9.999e15, 1.5e-4, 1e-4, -0.0, 5e-324, 1.7976931348623157e308]
+    for _ in range(3000):
+        record = {}
+        for _ in range(5):
+            key = "".join(rng.choice(chars) for _ in range(rng.randint(1, 4)))
+            kind = rng.random()
+            if kind < 0.3:
+                value = "".join(rng.choice(chars) for _ in range(rng.randint(0, 8)))
+            elif kind < 0.55:
+                value = rng.choice(
+                    [*floats, rng.uniform(-1e6, 1e6), rng.random() * 10 ** rng.randint(-8, 20)]
+                )
+            elif kind < 0.75:
+                value = rng.choice([rng.randint(-(2**63), 2**63 - 1), 2**70])
+            elif kind < 0.85:
+                value = rng.choice([True, False, None])
+            else:
+                value = [rng.random(), {"b": 1, "a": "x"}]
+            record[key] = value
+        assert canonical([record], from_json=True) == std([record])
+    assert canonical([{"d": float("nan")}]) == b'[{"d":NaN}]'  # not from plain JSON

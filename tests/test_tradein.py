@@ -30,7 +30,7 @@ from consumption_monitor.pipeline.steps import extract_step, load_step, run_peri
 from consumption_monitor.validation import derivation_registry
 from consumption_monitor.validation import tradein as _tradein  # noqa: F401  registers tradein_rules
 from consumption_monitor.validation.tradein_audit import audit_cases
-from consumption_monitor.warehouse import schema
+from consumption_monitor.warehouse import partitions, schema
 from consumption_monitor.warehouse.db import engine_for
 from tests.conftest import PII_KEY
 
@@ -410,6 +410,8 @@ def test_history_checks_read_the_warehouse(feed_server, warehouse_url) -> None:
     ]  # fmt: skip
     core = schema.core(load_feed(FEED).streams[0])
     with engine_for(warehouse_url).begin() as conn:
+        if partitions.applies(conn, load_feed(FEED).streams[0]):
+            partitions.ensure_partition(conn, core, "2025-03")
         conn.execute(core.insert(), earlier)
     out = run_period(FEED, str(period), url=warehouse_url)
     assert out["validation"]["quarantined"] == {"transactions": 2}

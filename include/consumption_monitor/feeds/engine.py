@@ -9,7 +9,6 @@ without calling the source again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -17,12 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from consumption_monitor.common import config
 from consumption_monitor.common.periods import Period, last_full_month
-from consumption_monitor.feeds import jsoncodec
+from consumption_monitor.feeds import jsoncodec, protect_workers
 from consumption_monitor.feeds.archive import (
     Attempt,
     PageRecord,
@@ -92,17 +92,23 @@ class ContentDigest:
         self._streams: dict[str, Any] = {}
         self._started: set[str] = set()
 
-    def add(self, stream: str, records: list[dict[str, Any]]) -> None:
+    def add(self, stream: str, records: list[dict[str, Any]], *, from_json: bool = False) -> None:
+        """``from_json``: the records were parsed from a JSON page without NaN/Infinity
+        (:func:`jsoncodec.canonical` may then write them with msgspec: the same bytes)."""
+        if records:
+            self.add_canonical(stream, jsoncodec.canonical(records, from_json=from_json))
+        else:
+            self._streams.setdefault(stream, hashlib.sha256())
+
+    def add_canonical(self, stream: str, canonical: bytes) -> None:
+        """A page's records already in canonical form (``jsoncodec.canonical``)."""
         digest = self._streams.setdefault(stream, hashlib.sha256())
-        if not records:
+        if canonical == b"[]":
             return
-        text = json.dumps(
-            records, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-        )
         if stream in self._started:
             digest.update(b",")
         self._started.add(stream)
-        digest.update(text[1:-1].encode("utf-8"))
+        digest.update(canonical[1:-1])
 
     def hexdigest(self) -> str:
         total = hashlib.sha256()
@@ -194,6 +200,14 @@ def _check_protection(stream: str, protection: Protection, where: str) -> None:
         )
 
 
+def _check_total(where: str, expected_total: Any, received: int) -> None:
+    if expected_total is not None and int(expected_total) != received:
+        raise PayloadError(
+            f"{where}: the source announced "
+            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
+        )
+
+
 def _extract_stream(
     feed: FeedSpec,
     stream: StreamSpec,
@@ -210,6 +224,8 @@ def _extract_stream(
     expected_total = None
     digest.add(stream.name, [])
     pages = source.pages(stream, {feed.period_field: period})
+    if protect_workers.applies(stream, source):  # transaction scale, personal data
+        return _extract_in_workers(feed, stream, period, pages, attempt, protector, budget, digest)
     if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
         pages = prefetched(pages)
     for page, doc in pages:
@@ -225,13 +241,45 @@ def _extract_stream(
         _check_envelope(feed, stream.name, doc, where)
         if stream.total_field and expected_total is None:
             expected_total = doc.get(stream.total_field)
-        digest.add(stream.name, doc[stream.records_field])
+        plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
+        digest.add(stream.name, doc[stream.records_field], from_json=plain)
         received += len(doc[stream.records_field])
-    if expected_total is not None and int(expected_total) != received:
-        raise PayloadError(
-            f"{feed.name}/{stream.name} {period}: the source announced "
-            f"{expected_total} rows but {received} arrived (incomplete or truncated)"
-        )
+    _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
+    return received, found
+
+
+def _extract_in_workers(
+    feed: FeedSpec,
+    stream: StreamSpec,
+    period: str,
+    pages: Iterator[tuple[Page, Any]],
+    attempt: Attempt,
+    protector: Pseudonymiser,
+    budget: Budget,
+    digest: ContentDigest,
+) -> tuple[int, int]:
+    """:func:`_extract_stream` with the pages protected by worker processes
+    (``protect_workers``): the same archive, checks and digest, in the same order."""
+    received = found = 0
+    expected_total = None
+    name = f"{feed.name}/{stream.name} {period}"
+    with protect_workers.pool_for(protector, stream) as pool:
+        spend = partial(budget.spend, where=name)
+        for done in protect_workers.protected_pages(pool, prefetched(pages), spend):
+            page, doc = done.page, done.envelope
+            attempt.write_page(page, done.rows)
+            where = f"{name} page {page.number}"
+            _check_protection(stream.name, done.protection, where)
+            found += done.protection.found
+            _check_envelope(feed, stream.name, doc, where)
+            if stream.total_field and expected_total is None:
+                expected_total = doc.get(stream.total_field)
+            if done.canonical is None:  # no record list: fails as in one process
+                len(doc[stream.records_field])
+                raise PayloadError(f"{where}: no record list in {stream.records_field!r}")
+            digest.add_canonical(stream.name, done.canonical)
+            received += done.rows or 0
+    _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
     return received, found
 
 
@@ -387,3 +435,40 @@ def iter_chunks(
             chunk = []
     if chunk:
         yield first, chunk
+
+
+ChunkPages = tuple[int, list[dict[str, Any]]]  # (first row, manifest entries of its pages)
+
+
+def chunk_plan(batch_dir: Path, stream: str, chunk_rows: int) -> list[ChunkPages] | None:
+    """The chunks :func:`iter_chunks` yields, as their first row and pages, read from the
+    manifest alone (so chunks can be read and checked apart, in other processes); None
+    when a page's row count was not recorded."""
+    plan: list[ChunkPages] = []
+    pages: list[dict[str, Any]] = []
+    first = count = 0
+    for raw in read_manifest(batch_dir)["pages"]:
+        if raw["stream"] != stream:
+            continue
+        if raw.get("rows") is None:
+            return None
+        pages.append(raw)
+        count += raw["rows"]
+        if count >= chunk_rows:
+            plan.append((first, pages))
+            first, count, pages = first + count, 0, []
+    if pages and count:
+        plan.append((first, pages))
+    return plan
+
+
+def read_chunk(feed: FeedSpec, batch_dir: Path, pages: list[dict[str, Any]]) -> list[dict]:
+    """The records of one planned chunk, each page checked against its sha256."""
+    records: list[dict[str, Any]] = []
+    for raw in pages:
+        record = PageRecord(**raw)
+        body = (batch_dir / record.file).read_bytes()
+        if hashlib.sha256(body).hexdigest() != record.sha256:
+            raise ValueError(f"archived page {batch_dir / record.file} does not match its sha256")
+        records.extend(RECORD_READERS[record.format](feed, record, body))
+    return records

@@ -8,18 +8,26 @@ to the same Python values. What it refuses and the standard library accepts (``N
 the standard library's ``ValueError`` with its usual message.
 
 Content digests (the batch id) keep the standard library's canonical form: changing it
-would give every archived batch a new id.
+would give every archived batch a new id. :func:`canonical` writes that form with msgspec
+when msgspec's bytes are the same (measured: the standard library's sorted encoding was
+~15 % of a 1M-row extract), and with the standard library otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgspec
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+_sorted_encoder = msgspec.json.Encoder(order="sorted")
+# Where msgspec and the standard library write a float differently: exponents (``1e16`` vs
+# ``1e+16``) and small magnitudes (``0.00001`` vs ``1e-05``); a number token follows ``:``,
+# ``,`` or ``[`` in compact JSON. Text that merely looks like one only costs speed.
+_FLOAT_FORMS = re.compile(rb"[:,\[]-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17,}\.)")
 
 
 def loads(body: bytes | str) -> Any:
@@ -49,3 +57,29 @@ def dumps(doc: Any, *, parsed_from: bytes | None = None) -> bytes:
         except (TypeError, ValueError, OverflowError):
             pass
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def canonical(value: Any, *, from_json: bool = False) -> bytes:
+    """``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    default=str)`` as UTF-8: the canonical form of content digests.
+
+    ``from_json``: the value was parsed from JSON without ``NaN``/``Infinity`` tokens (only
+    dicts, lists, text, numbers, booleans and nulls), so msgspec's sorted encoding writes
+    the very same bytes except for the float forms it writes differently, which are
+    searched for in its output (the standard library then writes the value). Anything else
+    (workbook values such as dates) takes the standard library.
+    """
+    if from_json:
+        try:
+            encoded = _sorted_encoder.encode(value)
+        except (TypeError, ValueError, OverflowError):
+            encoded = None
+        if encoded is not None and not _FLOAT_FORMS.search(encoded):
+            return encoded
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.encode("utf-8")
+
+
+def parsed_plainly(body: bytes) -> bool:
+    """Whether a JSON body holds none of the tokens only the standard library reads."""
+    return not any(token in body for token in _NOT_JSON)

@@ -227,6 +227,9 @@ class StreamSpec:
     audit_key: str | None = None
     indexes: tuple[tuple[str, ...], ...] = ()  # extra core indexes (history checks' lookups)
     rollup: RollupSpec | None = None  # per-period pre-aggregate the loader maintains
+    # PostgreSQL: core_<table> is partitioned by period (one partition a period, swapped in
+    # whole by each load); only for ``staging: false`` streams. SQLite keeps one table.
+    partitioned: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -383,6 +386,11 @@ def parse_feed(raw: dict[str, Any]) -> FeedSpec:
             raise SpecError(f"feed {feed.name}: stream {stream.name} lacks {feed.period_field}")
         if stream.rollup and feed.period_field not in stream.rollup.by:
             raise SpecError(f"feed {feed.name}: the rollup of {stream.name} is not per period")
+        if stream.partitioned and (stream.staging or feed.period_field not in stream.keys):
+            raise SpecError(
+                f"feed {feed.name}: partitioned {stream.name} needs staging: false and "
+                f"{feed.period_field} in its keys"
+            )
     if feed.repull and feed.repull.column not in feed.stream(feed.repull.stream).column_names:
         raise SpecError(f"feed {feed.name}: repull column {feed.repull.column} is not a column")
     return feed

@@ -36,12 +36,27 @@ class Spool:
         self.count = 0
 
     def write(self, frame: pd.DataFrame) -> None:
-        with open(self.path / f"{self.count:06d}.pkl", "wb") as fh:
-            pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        write_chunk(self.chunk_file(self.count), frame)
         self.count += 1
 
-    def close(self) -> None:
+    def chunk_file(self, index: int) -> Path:
+        """Where chunk ``index`` goes (chunks checked in other processes write their own)."""
+        return self.path / f"{index:06d}.pkl"
+
+    def close(self, count: int | None = None) -> None:
+        """Mark the spool complete with ``count`` chunks (default: those written here)."""
+        self.count = self.count if count is None else count
         (self.path / DONE).write_text(str(self.count), encoding="utf-8")
+
+
+def write_chunk(file: Path, frame: pd.DataFrame) -> None:
+    with open(file, "wb") as fh:
+        pickle.dump(frame, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_chunk(file: Path) -> pd.DataFrame:
+    with open(file, "rb") as fh:
+        return pickle.load(fh)  # our own spool, written by validation
 
 
 def read(path: Path) -> Iterator[pd.DataFrame] | None:
@@ -56,8 +71,7 @@ def read(path: Path) -> Iterator[pd.DataFrame] | None:
 
     def chunks() -> Iterator[pd.DataFrame]:
         for file in files:
-            with open(file, "rb") as fh:
-                yield pickle.load(fh)  # our own spool, written by validation
+            yield read_chunk(file)
 
     return chunks()
 

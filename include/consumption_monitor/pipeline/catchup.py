@@ -38,6 +38,7 @@ class PeriodOutcome:
     quarantined: dict[str, int] = field(default_factory=dict)
     message: str | None = None
     retryable: bool = False
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # rows, seconds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +80,7 @@ def run_one(
         verdict=out["validation"]["verdict"],
         rows=out["load"]["rows"],
         quarantined=out["validation"]["quarantined"],
+        stages=out["stages"],
     )
 
 

@@ -21,6 +21,7 @@ from consumption_monitor.feeds.engine import ExtractedBatch, extract, read_recor
 from consumption_monitor.feeds.frames import iter_frames, to_frame
 from consumption_monitor.feeds.sources.base import Source
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
+from consumption_monitor.pipeline.stages import Stopwatch, gather, stage_record
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.failures import LoadFailed, describe
 from consumption_monitor.warehouse.loader import (
@@ -57,7 +58,7 @@ def extract_step(
 ) -> dict[str, Any]:
     """Fetch into the archive and register the batch and its raw pages."""
     spec = _feed(feed)
-    started = now()
+    started, watch = now(), Stopwatch()
     ensure_schema(config.warehouse_url(url))
     engine = engine_for(config.warehouse_url(url))
     try:
@@ -77,7 +78,15 @@ def extract_step(
         raise
     pages = read_manifest(batch.path(archive_root))["pages"]
     revision = register_batch(engine, batch, pages, started_at=started, run=run)
-    return {**batch.to_dict(), "revision": revision}
+    stage = stage_record("extract", spec.name, period, sum(batch.rows.values()), watch)
+    return {**batch.to_dict(), "revision": revision, "stage": stage}
+
+
+def _batch(batch_ref: dict[str, Any]) -> ExtractedBatch:
+    """The batch of an extract step's result (less what the extract step added)."""
+    return ExtractedBatch.from_dict(
+        {k: v for k, v in batch_ref.items() if k not in ("revision", "stage")}
+    )
 
 
 def _frames(spec: FeedSpec, batch: ExtractedBatch, archive_root: Path | None):
@@ -99,8 +108,8 @@ def validate_step(
     from consumption_monitor.validation.runner import validate_batch
 
     spec = _feed(feed)
-    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
-    started = now()
+    batch = _batch(batch_ref)
+    started, watch = now(), Stopwatch()
     engine = engine_for(config.warehouse_url(url))
     if spec.chunked:  # transaction scale: bounded chunks, history checks in the warehouse
         from consumption_monitor.validation.chunked import validate_chunked
@@ -121,6 +130,8 @@ def validate_step(
         "validation_run_id": run_id,
         "report": _write_report(engine, run_id),
     }
+    rows = sum(report.rows.values())
+    summary["stage"] = stage_record("validate", spec.name, batch.period, rows, watch)
     if report.rejected:
         raise BatchRejected(
             f"{spec.title} {batch.period} 批次 {batch.batch_id} 校验未通过，未入库："
@@ -165,11 +176,13 @@ def load_step(
     load back, is recorded in ``audit_load_run`` (step load, outcome failed, one line
     without the rows' values) and raises ``LoadFailed`` with that line."""
     spec = _feed(feed)
-    batch = ExtractedBatch.from_dict({k: v for k, v in batch_ref.items() if k != "revision"})
+    batch = _batch(batch_ref)
     engine = engine_for(config.warehouse_url(url))
-    started = now()
+    started, watch = now(), Stopwatch()
     try:
-        return _load(spec, batch, engine, archive_root, run, started)
+        result = _load(spec, batch, engine, archive_root, run, started)
+        rows = sum(result["rows"].values())
+        return {**result, "stage": stage_record("load", spec.name, batch.period, rows, watch)}
     except Exception as exc:
         message, retryable = describe(exc)
         log.error("load %s %s batch %s: %s", spec.name, batch.period, batch.batch_id, message)
@@ -242,11 +255,16 @@ def snapshot_step(feed: str | FeedSpec, period: str, *, url: str | None = None) 
     from consumption_monitor.indicators.snapshots import affected_periods, compute_snapshot
 
     spec = _feed(feed)
+    watch = Stopwatch()
     engine = engine_for(config.warehouse_url(url))
     periods = affected_periods(engine, [period], feed=spec.name)
     done = [compute_snapshot(engine, p, feeds=[spec.name]) for p in periods]
     first = next(d for d in done if d["period"] == period)
-    return {**first, "recomputed": [d["period"] for d in done if d["period"] != period]}
+    return {
+        **first,
+        "recomputed": [d["period"] for d in done if d["period"] != period],
+        "stage": stage_record("snapshot", spec.name, period, None, watch),
+    }
 
 
 def snapshot_periods(periods: list[str], *, url: str | None = None) -> dict[str, Any]:
@@ -281,9 +299,18 @@ def run_period(
     archive_root: Path | None = None,
     run: RunContext | None = None,
 ) -> dict[str, Any]:
-    """extract → validate → load → snapshot for one period, in one process."""
+    """extract → validate → load → snapshot for one period, in one process; ``stages``:
+    rows and seconds per stage and end to end."""
+    watch = Stopwatch()
     batch = extract_step(feed, period, url=url, source=source, archive_root=archive_root, run=run)
     validation = validate_step(feed, batch, url=url, archive_root=archive_root, run=run)
     load = load_step(feed, batch, url=url, archive_root=archive_root, run=run)
     snap = snapshot_step(feed, period, url=url)
-    return {"batch": batch, "validation": validation, "load": load, "snapshot": snap}
+    steps = {"extract": batch, "validate": validation, "load": load, "snapshot": snap}
+    return {
+        "batch": batch,
+        "validation": validation,
+        "load": load,
+        "snapshot": snap,
+        "stages": gather(steps, watch),
+    }

@@ -20,11 +20,12 @@ from sqlalchemy import Engine
 
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import iter_chunks
-from consumption_monitor.feeds.frames import iter_frames, to_frame
+from consumption_monitor.feeds.frames import to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation.causes import StreamProfile, diagnose
 from consumption_monitor.validation.derivation_registry import DeriveContext
 from consumption_monitor.validation.history import HistoryCheck, make_checks
+from consumption_monitor.validation.parallel import checked_chunks
 from consumption_monitor.validation.runner import (
     SAMPLE_SIZE,
     Outcome,
@@ -103,16 +104,11 @@ def validate_chunked(
         runners: Runners = {}  # GX runners built once per batch, not per chunk
         count = 0
         profiles[stream.name] = seen = StreamProfile()
-        frames = iter_frames(feed, batch_dir, stream)
         spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
-        for i, frame in enumerate(frames):
+        chunks = checked_chunks(feed, stream, period, batch_dir, spool, runners)
+        for i, (frame, chunk_outcomes, chunk_rows) in enumerate(chunks):
             count += len(frame)
             seen.observe(frame)
-            spool.write(frame)  # typed once: the load reads these back
-            ctx = DeriveContext(
-                period=period, frames={stream.name: frame}, keys={stream.name: stream.keys}
-            )
-            chunk_outcomes, chunk_rows = _check_stream(stream, frame, ctx, period, runners)
             for outcome in chunk_outcomes:
                 merged[outcome.index] = _merge(merged.get(outcome.index), outcome)
             for row, labels in chunk_rows.items():
@@ -120,7 +116,6 @@ def validate_chunked(
             for check in checks:
                 check.observe(frame)
             log.info("validated %s %s chunk %d: %d rows", feed.name, period, i + 1, len(frame))
-        spool.close()
         if count == 0:  # an empty period still meets its suite (row count, columns)
             ctx = DeriveContext(period=period, frames={}, keys={})
             empty = to_frame(stream, [])

@@ -26,7 +26,7 @@ from consumption_monitor.feeds.engine import ExtractedBatch
 from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.feeds.text_limits import check_lengths
-from consumption_monitor.warehouse import schema
+from consumption_monitor.warehouse import partitions, schema
 from consumption_monitor.warehouse.bulk import write_rows
 from consumption_monitor.warehouse.failures import LoadFailed
 
@@ -262,6 +262,11 @@ def _load_streams(
     counts: dict[str, int] = {}
     for stream in feed.streams:
         core = schema.core(stream)
+        if partitions.applies(conn, stream):
+            counts[stream.name] = _load_partition(
+                conn, stream, batch_id, frames[stream.name], feed.period_field, period
+            )
+            continue
         if stream.staging:
             _load_via_staging(
                 conn, stream, batch_id, frames[stream.name], feed.period_field, period
@@ -343,6 +348,21 @@ def _load_via_staging(
     )
 
 
+def _core_rows(
+    stream: StreamSpec,
+    batch_id: str,
+    frames: pd.DataFrame | Iterable[pd.DataFrame],
+    held: set[int],
+) -> Iterator[tuple]:
+    """The batch's chunks as core rows (``batch_id`` first), less the quarantined rows."""
+    chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
+    for frame in chunks:
+        for column in stream.column_names:  # a column missing from a chunk loads as null
+            if column not in frame:
+                frame[column] = None
+        yield from _staging_rows(stream, frame, batch_id, held)[1]
+
+
 def _load_direct(
     conn: Connection,
     stream: StreamSpec,
@@ -357,29 +377,49 @@ def _load_direct(
     core = schema.core(stream)
     held = quarantined_rows(conn, batch_id, stream.name)
     conn.execute(delete(core).where(core.c[period_field] == period))
-    chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
-    names = stream.column_names
+    rows = _core_rows(stream, batch_id, frames, held)
+    write_rows(conn, core, ["batch_id", *stream.column_names], rows)
 
-    def rows() -> Iterator[tuple]:
-        for frame in chunks:
-            for column in names:  # a column missing from a chunk's records loads as null
-                if column not in frame:
-                    frame[column] = None
-            yield from _staging_rows(stream, frame, batch_id, held)[1]
 
-    write_rows(conn, core, ["batch_id", *names], rows())
+def _load_partition(
+    conn: Connection,
+    stream: StreamSpec,
+    batch_id: str,
+    frames: pd.DataFrame | Iterable[pd.DataFrame],
+    period_field: str,
+    period: str,
+) -> int:
+    """Partitioned streams on PostgreSQL: COPY the batch into a standalone table, index it,
+    rebuild the rollup from it and swap it in for the period's partition, all in the
+    caller's transaction (``warehouse/partitions.py``); returns the rows loaded."""
+    core = schema.core(stream)
+    held = quarantined_rows(conn, batch_id, stream.name)
+    name = partitions.create_build_table(conn, core, period_field, period)
+    rows = _core_rows(stream, batch_id, frames, held)
+    count = write_rows(conn, partitions.qualified(name), ["batch_id", *stream.column_names], rows)
+    partitions.index_build_table(conn, core, name)
+    refresh_rollup(conn, stream, period_field, period, partitions.build_table(name, core))
+    partitions.swap_in(conn, core, period, name)
+    return count
 
 
 _AGGREGATES = {"count": lambda column: func.count(), "sum": func.sum, "max": func.max}
 
 
-def refresh_rollup(conn: Connection, stream: StreamSpec, period_field: str, period: str) -> None:
-    """Rebuild the period's rows of the stream's rollup from its core rows, in the caller's
-    transaction: whoever sees the new core rows sees the rollup that sums them."""
+def refresh_rollup(
+    conn: Connection,
+    stream: StreamSpec,
+    period_field: str,
+    period: str,
+    source: Any = None,
+) -> None:
+    """Rebuild the period's rows of the stream's rollup from its core rows (or from
+    ``source``, a partition about to be swapped in), in the caller's transaction: whoever
+    sees the new core rows sees the rollup that sums them."""
     table = schema.rollup(stream)
     if table is None or stream.rollup is None:
         return
-    core = schema.core(stream)
+    core = source if source is not None else schema.core(stream)
     by = [core.c[name] for name in stream.rollup.by]
     measures = [
         _AGGREGATES[m.agg](core.c[m.column] if m.column else None) for m in stream.rollup.measures

@@ -63,12 +63,13 @@ def _feed_columns(stream: StreamSpec) -> list[Column]:
     ]
 
 
-def stream_tables(stream: StreamSpec) -> tuple[Table | None, Table]:
+def stream_tables(stream: StreamSpec, period_field: str = "period") -> tuple[Table | None, Table]:
     """``stg_<table>``: every accepted batch; ``core_<table>``: the current version.
 
     Streams declared ``staging: false`` (transaction scale) have no staging table: their
     batches stay replayable from the raw archive, and the load writes core directly. The
-    period leads the primary key, so core is ready for partitioning by month."""
+    period leads the primary key; ``partitioned`` streams' core is partitioned by period on
+    PostgreSQL (``warehouse/partitions.py``), one table on SQLite."""
     stg = None
     if stream.staging:
         stg = Table(
@@ -85,6 +86,7 @@ def stream_tables(stream: StreamSpec) -> tuple[Table | None, Table]:
         Column("batch_id", String(BATCH_ID), nullable=False),
         *(Index(None, *columns) for columns in stream.indexes),
         comment=f"core: current version per period — {stream.description}",
+        **({"postgresql_partition_by": f"list ({period_field})"} if stream.partitioned else {}),
     )
     return stg, core
 
@@ -408,7 +410,7 @@ ROLLUP_TABLES: dict[str, Table] = {}
 for _feed in list_feeds():
     _spec = load_feed(_feed)
     for _stream in _spec.streams:
-        FEED_TABLES[_stream.table] = stream_tables(_stream)
+        FEED_TABLES[_stream.table] = stream_tables(_stream, _spec.period_field)
         _rollup = rollup_table(_stream, _spec.period_field)
         if _rollup is not None:
             ROLLUP_TABLES[_stream.table] = _rollup

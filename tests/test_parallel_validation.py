@@ -1,0 +1,91 @@
+"""The fast path (pages protected and chunks checked in worker processes) and the plain
+path (one process) of a transaction-scale feed archive the same pages, give the same batch
+ids, build the same warehouse and record the same results (issue 17 §3): pseudonymisation,
+every check of the suite and the history checks still run, quarantine included."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+from sqlalchemy import text
+
+from cm_devtools.sample_server import tradein_data
+from consumption_monitor.feeds import protect_workers
+from consumption_monitor.feeds.engine import ExtractedBatch, chunk_plan, iter_chunks
+from consumption_monitor.feeds.spec import FeedSpec, load_feed
+from consumption_monitor.pipeline.steps import run_period
+from consumption_monitor.validation.parallel import WORKERS_ENV
+from consumption_monitor.warehouse.db import engine_for
+from consumption_monitor.warehouse.digest import warehouse_digest
+
+FEED = "tradein_transactions"
+ROWS = 2400
+CHUNK = 500  # five chunks
+
+
+def _spec() -> FeedSpec:
+    spec = load_feed(FEED)
+    stream = dataclasses.replace(spec.streams[0], chunk_rows=CHUNK)
+    return dataclasses.replace(spec, streams=(stream,))
+
+
+def _results(url: str) -> dict[str, list[tuple]]:
+    queries = {
+        "validation": "select stream, expectation_index, expectation_type, column_name, "
+        "severity, success, element_count, unexpected_count, sample, kwargs, exception "
+        "from audit_validation_result order by period, stream, expectation_index",
+        "quarantine": "select period, stream, row_number, failed_expectations, raw_values, "
+        "entity_key from audit_quarantine order by period, stream, row_number",
+        "batches": "select period, batch_id, content_sha256, verdict, rows_loaded, "
+        "rows_quarantined from audit_load_batch order by period",
+        "pages": "select period, stream, page_no, sha256, bytes, received_sha256 "
+        "from raw_payload order by period, stream, page_no",
+    }
+    with engine_for(url).connect() as conn:
+        return {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in queries.items()}
+
+
+def _build(tmp_path, monkeypatch, workers: int, name: str) -> str:
+    url = f"sqlite:///{tmp_path / f'{name}.db'}"
+    monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / name))
+    monkeypatch.setenv(WORKERS_ENV, str(workers))
+    monkeypatch.setenv(protect_workers.WORKERS_ENV, str(workers))
+    spec = _spec()
+    for period in ("2025-03", "2025-04"):  # April's history checks read March's rows
+        run_period(spec, period, url=url)
+    return url
+
+
+def test_worker_processes_build_the_same_warehouse_as_one_process(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+    feed_server.faults.add("bad_rows", period="2025-04")
+    feed_server.faults.add("personal_data", period="2025-03")
+    plain = _build(tmp_path, monkeypatch, 1, "plain")
+    caplog.set_level(logging.INFO, logger="consumption_monitor.validation.parallel")
+    fast = _build(tmp_path, monkeypatch, 2, "fast")
+    assert any("worker processes" in r.getMessage() for r in caplog.records)  # it ran
+    assert protect_workers.workers() == 2
+    plain_results, fast_results = _results(plain), _results(fast)
+    assert fast_results == plain_results
+    assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
+    assert warehouse_digest(engine_for(fast), exclude_volatile=True) == warehouse_digest(
+        engine_for(plain), exclude_volatile=True
+    )
+
+
+def test_chunk_plan_matches_the_chunks_read_in_order(feed_server, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    out = run_period(_spec(), "2025-03", url=url)
+    batch_dir = ExtractedBatch.from_dict(
+        {k: v for k, v in out["batch"].items() if k not in ("revision", "stage")}
+    ).path()
+    for size in (1, 999, CHUNK, 10**9):
+        plan = chunk_plan(batch_dir, "transactions", size)
+        chunks = list(iter_chunks(_spec(), batch_dir, "transactions", size))
+        assert plan is not None
+        assert [first for first, _ in plan] == [first for first, _ in chunks]
