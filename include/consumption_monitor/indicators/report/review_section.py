@@ -101,20 +101,7 @@ def render_review_html(notes: ReviewNotes | None) -> Markup:
         )
         for r in notes.revisions[:REVISIONS_SHOWN]:
             pct = None if r["revision_pct"] is None else f"{r['revision_pct']:+.2f}"
-            out.append(
-                _row(
-                    [
-                        f"{r['feed']}.{r['stream']}",
-                        r["indicator"],
-                        r["entity_key"],
-                        r["first_published_value"],
-                        r["latest_value"],
-                        r["revision_value"],
-                        pct,
-                        r["versions"],
-                    ]
-                )
-            )
+            out.append(_row([*_revision_cells(r)[:6], pct, r["versions"]]))
         out.append("</tbody></table>")
     else:
         out.append("<p>本期数据未经修订。</p>")
@@ -129,6 +116,20 @@ def render_review_html(notes: ReviewNotes | None) -> Markup:
         out.append("</ul>")
     out.append("</section>")
     return Markup("\n".join(out))
+
+
+def _revision_cells(r: dict[str, Any]) -> list[Any]:
+    """One revision row as the report's table and sheet show it (same columns, same order)."""
+    return [
+        f"{r['feed']}.{r['stream']}",
+        r["indicator"],
+        r["entity_key"],
+        r["first_published_value"],
+        r["latest_value"],
+        r["revision_value"],
+        r["revision_pct"],
+        r["versions"],
+    ]
 
 
 def add_review_sheet(wb: Workbook, notes: ReviewNotes | None) -> None:
@@ -156,15 +157,4 @@ def add_review_sheet(wb: Workbook, notes: ReviewNotes | None) -> None:
     ws.append([])
     ws.append(["数据源", "指标", "对象", "首次公布", "最新", "修订", "修订%", "版本数"])
     for r in notes.revisions:
-        ws.append(
-            [
-                f"{r['feed']}.{r['stream']}",
-                r["indicator"],
-                r["entity_key"],
-                r["first_published_value"],
-                r["latest_value"],
-                r["revision_value"],
-                r["revision_pct"],
-                r["versions"],
-            ]
-        )
+        ws.append(_revision_cells(r))
