@@ -13,13 +13,13 @@ in chunks, from sources that keep no protected copy (not the file drop).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumption_monitor.common.forking import fork_pool, worker_count
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.pii import Protection, Pseudonymiser
 from consumption_monitor.feeds.sources.base import Page, Source
@@ -30,14 +30,8 @@ _STATE: dict[str, Any] = {}  # the protector and stream, set before the fork
 
 
 def workers() -> int:
-    """Worker processes: ``CM_EXTRACT_WORKERS``, by default 2 (1: this process alone, as in
-    a daemonic process, which may not have children)."""
-    import os
-
-    if multiprocessing.current_process().daemon:
-        return 1
-    raw = os.environ.get(WORKERS_ENV)
-    return max(1, int(raw)) if raw else max(1, min(2, os.cpu_count() or 1))
+    """Worker processes: ``CM_EXTRACT_WORKERS``, by default 2 (1: this process alone)."""
+    return worker_count(WORKERS_ENV)
 
 
 def applies(stream: StreamSpec, source: Source) -> bool:
@@ -82,7 +76,7 @@ def _protect(page: Page) -> Protected:
 def pool_for(protector: Pseudonymiser, stream: StreamSpec) -> Iterator[Any]:
     """Worker processes forked now (before any fetching thread starts) for one stream."""
     _STATE.update(protector=protector, stream=stream)
-    with multiprocessing.get_context("fork").Pool(workers()) as pool:
+    with fork_pool(workers()) as pool:
         yield pool
 
 

@@ -14,8 +14,6 @@ that plain path. Memory: each worker holds one chunk (``chunk_rows``) at a time.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from consumption_monitor.common.forking import fork_pool, worker_count
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import chunk_plan, read_chunk
 from consumption_monitor.feeds.frames import iter_frames, to_frame
@@ -39,11 +38,8 @@ Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]
 
 def workers() -> int:
     """Worker processes for chunk checks: ``CM_VALIDATE_WORKERS``, by default one per CPU up
-    to 2 (1: every chunk in this process, as in a daemonic process)."""
-    if multiprocessing.current_process().daemon:  # e.g. an executor's pool worker
-        return 1  # a daemonic process may not have children
-    raw = os.environ.get(WORKERS_ENV)
-    return max(1, int(raw)) if raw else max(1, min(2, os.cpu_count() or 1))
+    to 2 (1: every chunk in this process)."""
+    return worker_count(WORKERS_ENV)
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def checked_chunks(
     ]
     n = min(n, len(jobs))
     log.info("checking %s %s: %d chunks in %d worker processes", feed.name, period, len(jobs), n)
-    with multiprocessing.get_context("fork").Pool(n) as pool:
+    with fork_pool(n) as pool:
         for job, (outcomes, rows) in zip(jobs, pool.imap(check_chunk, jobs), strict=True):
             yield typed_cache.read_chunk(job.file), outcomes, rows
     spool.close(len(jobs))
