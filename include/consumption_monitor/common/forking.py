@@ -21,12 +21,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.pool import Pool
 
-DEFAULT_WORKERS = 2  # the machine has 2 cores; more workers only add memory
+# Off unless asked for (CM_EXTRACT_WORKERS / CM_VALIDATE_WORKERS = 2): forking a process
+# that runs other threads (Airflow's task runner, a test's feed server) can leave a worker
+# waiting for ever on a lock another thread held at the fork; the suite hung so once in a
+# fresh-clone run, and the measured gain was small on 2 cores (README: Benchmark).
+DEFAULT_WORKERS = 1
 
 
 def worker_count(env: str) -> int:
-    """Workers for a stage: the environment variable ``env`` when set, else one per CPU up
-    to ``DEFAULT_WORKERS``; always 1 in a daemonic process (it may not have children)."""
+    """Workers for a stage: the environment variable ``env`` when set, else
+    ``DEFAULT_WORKERS`` (at most one per CPU); always 1 in a daemonic process (it may not
+    have children)."""
     if multiprocessing.current_process().daemon:
         return 1
     raw = os.environ.get(env)

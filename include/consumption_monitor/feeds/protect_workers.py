@@ -30,7 +30,8 @@ _STATE: dict[str, Any] = {}  # the protector and stream, set before the fork
 
 
 def workers() -> int:
-    """Worker processes: ``CM_EXTRACT_WORKERS``, by default 2 (1: this process alone)."""
+    """Worker processes: ``CM_EXTRACT_WORKERS``, by default 1 (this process alone;
+    ``common.forking``)."""
     return worker_count(WORKERS_ENV)
 
 

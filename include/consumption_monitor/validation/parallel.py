@@ -37,8 +37,8 @@ Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]
 
 
 def workers() -> int:
-    """Worker processes for chunk checks: ``CM_VALIDATE_WORKERS``, by default one per CPU up
-    to 2 (1: every chunk in this process)."""
+    """Worker processes for chunk checks: ``CM_VALIDATE_WORKERS``, by default 1 (every chunk
+    in this process; ``common.forking``)."""
     return worker_count(WORKERS_ENV)
 
 
