@@ -84,16 +84,20 @@ def test_verdicts_equal_pandas_for_any_chunking_and_size_hint(
     assert flagged["unique_across_periods"] and flagged["tradein_item_limit"]
 
 
-def test_items_already_in_the_warehouse_count(sqlite_url: str) -> None:
-    """A consumer's fridge bought in February uses the allowance March would have had."""
+def test_items_already_in_the_warehouse_count(warehouse_url: str) -> None:
+    """A consumer's fridge bought in February uses the allowance March would have had
+    (on PostgreSQL the keys travel joined in one string: ``history.rows_matching``)."""
+    sqlite_url = warehouse_url
     from sqlalchemy import insert
 
-    from consumption_monitor.warehouse import schema
+    from consumption_monitor.warehouse import partitions, schema
 
     ensure_schema(sqlite_url)
     batch = _batch(2000, seed=7)
     first = batch[batch["consumer_key"].notna() & (batch["category"] == "冰箱")].iloc[0]
     with engine_for(sqlite_url).begin() as conn:
+        if partitions.applies(conn, STREAM):
+            partitions.ensure_partition(conn, schema.core(STREAM), "2025-02")
         conn.execute(
             insert(schema.core(STREAM)),
             [
@@ -122,3 +126,28 @@ def test_row_arrays_grow_past_a_wrong_hint() -> None:
     arrays.put(np.array([9]), h=np.array([3], dtype=np.uint64), present=True)
     assert arrays["h"].tolist() == [1, 0, 0, 0, 0, 2, 0, 0, 0, 3]
     assert arrays["present"].sum() == 3 and arrays.size == 10
+
+
+@pytest.mark.postgres
+def test_keys_match_alike_joined_or_as_an_array(pg_database: str) -> None:
+    """Keys holding the separator, an empty key, and plain keys: the joined string and the
+    array parameter find the same rows."""
+    from sqlalchemy import column, insert, select, table
+
+    from consumption_monitor.validation import history
+
+    engine = engine_for(pg_database)
+    values = ["a", "b\x1fc", "", "d", "中文", "e,f"]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create table keys_t (k text)")
+        conn.execute(insert(table("keys_t", column("k"))), [{"k": v} for v in values])
+    t = table("keys_t", column("k"))
+    query = select(t.c.k)
+
+    def found(keys: list[str]) -> list[str]:
+        return sorted(r[0] for r in history.rows_matching(engine, query, t.c.k, keys))
+
+    assert found(["a", "d", "中文", "e,f", "zz"]) == sorted(["a", "d", "中文", "e,f"])  # joined
+    assert found(["b\x1fc", "a"]) == ["a", "b\x1fc"]  # a separator in a key: the array form
+    assert found([""]) == [""]
+    assert found(["d"]) == ["d"]

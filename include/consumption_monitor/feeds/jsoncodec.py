@@ -27,7 +27,20 @@ _sorted_encoder = msgspec.json.Encoder(order="sorted")
 # Where msgspec and the standard library write a float differently: exponents (``1e16`` vs
 # ``1e+16``) and small magnitudes (``0.00001`` vs ``1e-05``); a number token follows ``:``,
 # ``,`` or ``[`` in compact JSON. Text that merely looks like one only costs speed.
-_FLOAT_FORMS = re.compile(rb"[:,\[]-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17,}\.)")
+# The search runs on the bytes translated to a few classes (digits -> ``0``, ``eE`` -> ``e``,
+# ``:,[`` -> ``b``, ``.`` and ``-`` kept, anything else -> ``a``), where the pattern starts
+# with one literal: 0.7 ms instead of 5 ms per 500 kB trade-in page (~4.5 s of a 1M-row
+# extract). It finds every place the former pattern on the raw bytes found
+# (``[:,\[]-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17,}\.)``) and a few more.
+_CLASSES = bytes(
+    ord("0") if chr(b).isdigit() and b < 128
+    else ord("e") if b in b"eE"
+    else ord("b") if b in b":,["
+    else b if b in b".-"
+    else ord("a")
+    for b in range(256)
+)  # fmt: skip
+_FLOAT_FORMS = re.compile(rb"b-?(?:0+(?:\.0+)?e|0\.0000|0{17,}\.)")
 
 
 def loads(body: bytes | str) -> Any:
@@ -74,7 +87,7 @@ def canonical(value: Any, *, from_json: bool = False) -> bytes:
             encoded = _sorted_encoder.encode(value)
         except (TypeError, ValueError, OverflowError):
             encoded = None
-        if encoded is not None and not _FLOAT_FORMS.search(encoded):
+        if encoded is not None and not _FLOAT_FORMS.search(encoded.translate(_CLASSES)):
             return encoded
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return text.encode("utf-8")

@@ -27,7 +27,7 @@ from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.feeds.text_limits import check_lengths
 from consumption_monitor.warehouse import partitions, schema
-from consumption_monitor.warehouse.bulk import write_rows
+from consumption_monitor.warehouse.bulk import write_frames
 from consumption_monitor.warehouse.failures import LoadFailed
 
 log = logging.getLogger(__name__)
@@ -176,17 +176,16 @@ def register_batch(
     return revision
 
 
-def _staging_rows(
+def _loadable(
     stream: StreamSpec, frame: pd.DataFrame, batch_id: str, quarantined: set[int]
-) -> tuple[list[str], list[tuple]]:
+) -> pd.DataFrame:
+    """The frame's rows that load (the quarantined ones held back), ``batch_id`` first."""
     keep = frame[~frame[ROW].isin(quarantined)] if quarantined else frame
     # the spec's lengths hold on every backend (SQLite stores any text): refuse, as
     # PostgreSQL would, text the validation let through (e.g. a spec changed since)
     check_lengths(stream, keep, ROW)
     names = [c for c in stream.column_names if c in keep.columns]
-    values = keep[names].astype(object).where(keep[names].notna(), None)
-    rows = [(batch_id, *row) for row in values.itertuples(index=False, name=None)]
-    return ["batch_id", *names], rows
+    return keep[names].assign(batch_id=batch_id)
 
 
 def quarantined_rows(conn: Connection, batch_id: str, stream: str) -> set[int]:
@@ -336,8 +335,8 @@ def _load_via_staging(
     ).scalar()
     if not staged:
         held = quarantined_rows(conn, batch_id, stream.name)
-        columns, rows = _staging_rows(stream, frame, batch_id, held)
-        write_rows(conn, stg, columns, rows)
+        loadable = _loadable(stream, frame, batch_id, held)
+        write_frames(conn, stg, ["batch_id", *stream.column_names], [loadable])
     conn.execute(delete(core).where(core.c[period_field] == period))
     names = stream.column_names
     conn.execute(
@@ -348,19 +347,17 @@ def _load_via_staging(
     )
 
 
-def _core_rows(
+def _core_frames(
     stream: StreamSpec,
     batch_id: str,
     frames: pd.DataFrame | Iterable[pd.DataFrame],
     held: set[int],
-) -> Iterator[tuple]:
-    """The batch's chunks as core rows (``batch_id`` first), less the quarantined rows."""
+) -> Iterator[pd.DataFrame]:
+    """The batch's chunks as core rows (``batch_id`` first), less the quarantined rows; a
+    column missing from a chunk loads as null."""
     chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
     for frame in chunks:
-        for column in stream.column_names:  # a column missing from a chunk loads as null
-            if column not in frame:
-                frame[column] = None
-        yield from _staging_rows(stream, frame, batch_id, held)[1]
+        yield _loadable(stream, frame, batch_id, held)
 
 
 def _load_direct(
@@ -377,8 +374,8 @@ def _load_direct(
     core = schema.core(stream)
     held = quarantined_rows(conn, batch_id, stream.name)
     conn.execute(delete(core).where(core.c[period_field] == period))
-    rows = _core_rows(stream, batch_id, frames, held)
-    write_rows(conn, core, ["batch_id", *stream.column_names], rows)
+    chunks = _core_frames(stream, batch_id, frames, held)
+    write_frames(conn, core, ["batch_id", *stream.column_names], chunks)
 
 
 def _load_partition(
@@ -395,8 +392,9 @@ def _load_partition(
     core = schema.core(stream)
     held = quarantined_rows(conn, batch_id, stream.name)
     name = partitions.create_build_table(conn, core, period_field, period)
-    rows = _core_rows(stream, batch_id, frames, held)
-    count = write_rows(conn, partitions.qualified(name), ["batch_id", *stream.column_names], rows)
+    chunks = _core_frames(stream, batch_id, frames, held)
+    target = partitions.qualified(name)
+    count = write_frames(conn, target, ["batch_id", *stream.column_names], chunks)
     partitions.index_build_table(conn, core, name)
     refresh_rollup(conn, stream, period_field, period, partitions.build_table(name, core))
     partitions.swap_in(conn, core, period, name)

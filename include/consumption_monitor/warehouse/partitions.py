@@ -26,6 +26,10 @@ from sqlalchemy.sql.expression import TableClause
 from consumption_monitor.feeds.spec import StreamSpec
 
 SCHEMA = "core_partitions"
+# Sort memory of the build table's index builds (the server's, for this transaction only):
+# 1M rows' three indexes took 6.0 s with the default 64MB, 5.3 s with 256MB (measured on
+# the bench machine, 2 parallel maintenance workers).
+INDEX_BUILD_MEMORY = "256MB"
 
 
 def applies(conn: Connection, stream: StreamSpec) -> bool:
@@ -80,6 +84,7 @@ def index_build_table(conn: Connection, core: Table, name: str) -> None:
     """The parent's primary key and indexes on the filled build table, so ATTACH adopts
     them instead of building its own."""
     keys = ", ".join(f'"{c.name}"' for c in core.primary_key.columns)
+    conn.execute(text(f"set local maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"))
     conn.execute(text(f"alter table {qualified(name)} add primary key ({keys})"))
     for index in core.indexes:
         columns = ", ".join(f'"{c.name}"' for c in index.columns)
