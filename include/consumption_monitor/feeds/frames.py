@@ -98,8 +98,8 @@ DTYPES = {
     "decimal": "float64",
     "integer": "Int64",
     "boolean": "boolean",
-    "date": "object",
-    "string": "object",
+    "date": "str",
+    "string": "str",
 }
 
 
@@ -225,11 +225,7 @@ def to_frame(stream: StreamSpec, records: list[dict[str, Any]], first_row: int =
     for i, names in problems.items():
         unparseable[i] = ",".join(names)
     data[UNPARSEABLE] = pd.array(unparseable, dtype=object)
-    frame = pd.DataFrame(data)
-    for column in stream.columns:
-        if column.name in frame and column.type in ("string", "date"):
-            frame[column.name] = frame[column.name].astype(object)
-    return frame
+    return pd.DataFrame(data)
 
 
 def raw_values(record: dict[str, Any]) -> str:

@@ -21,11 +21,18 @@ def uscc_check(frame: pd.DataFrame, stream: str, ctx: DeriveContext) -> pd.DataF
     """``_uscc_check_ok``: the 18th character matches (null when the code is malformed)."""
     if "uscc" not in frame:
         return frame
-    # a few hundred enterprises make millions of transactions: check each code once
+    # a few hundred enterprises make millions of transactions: check each code once. The
+    # values are taken as a list (``tolist``): iterating an Arrow-backed text column goes
+    # value by value through pandas, several times slower.
+    codes = frame["uscc"].tolist()
     checked = {
-        v: (is_valid_uscc(v) if is_uscc_well_formed(v) else None) for v in set(frame["uscc"])
+        v: (is_valid_uscc(v) if is_uscc_well_formed(v) else None)
+        for v in set(codes)
+        if isinstance(v, str)
     }
-    frame["_uscc_check_ok"] = pd.array([checked[v] for v in frame["uscc"]], dtype="boolean")
+    frame["_uscc_check_ok"] = pd.array(
+        [checked[v] if isinstance(v, str) else None for v in codes], dtype="boolean"
+    )
     return frame
 
 
@@ -136,7 +143,7 @@ def date_in_period(
     if column not in frame:
         return frame
     values: list[Any] = [
-        None if not isinstance(v, str) else v[:7] == ctx.period for v in frame[column]
+        None if not isinstance(v, str) else v[:7] == ctx.period for v in frame[column].tolist()
     ]
     frame[out] = pd.array(values, dtype="boolean")
     return frame

@@ -277,7 +277,7 @@ class TradeinItemLimit(HistoryCheck):
             core.c.period <= f"{self.year}-12",
             core.c.period != self.period,
         )
-        keys = sorted(set(part["consumer_key"]))
+        keys = sorted(set(part["consumer_key"].tolist()))
         found = [
             (c, k) for c, k in rows_matching(self.engine, year_elsewhere, core.c.consumer_key, keys)
         ]
