@@ -3,6 +3,12 @@
 Typing never drops a row. A value that cannot be converted to its declared type becomes
 null in the typed column and the column's name is listed in ``_unparseable`` for that row,
 so a Great Expectations check can quarantine the row with its raw values.
+
+Text and dates are pandas' ``str`` dtype on Arrow (pyarrow is a pinned dependency; nulls
+are NaN), not Python objects (issue 17): GX's null tests and row takes on object columns
+were a fifth of a 1M-row trade-in validation; on Arrow its CPU fell from 45.6 s to 35.4 s
+with the same outcomes and quarantine. Code that walks a column value by value takes
+``Series.tolist()`` first (iterating an Arrow column through pandas is slower still).
 """
 
 from __future__ import annotations
