@@ -13,13 +13,12 @@ in chunks, from sources that keep no protected copy (not the file drop).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumption_monitor.common.forking import fork_pool, worker_count
+from consumption_monitor.common.forking import fork_pool, in_order, worker_count
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.pii import Protection, Pseudonymiser
 from consumption_monitor.feeds.sources.base import Page, Source
@@ -86,12 +85,10 @@ def protected_pages(
 ) -> Iterator[Protected]:
     """The pages protected by the workers, in order, a few in flight; ``spend`` sees each
     page as it arrives (the batch's limits)."""
-    inflight: deque[Any] = deque()
-    depth = 4 * pool._processes
-    for page, _doc in pages:
-        spend(page)
-        inflight.append(pool.apply_async(_protect, (page,)))
-        if len(inflight) >= depth:
-            yield inflight.popleft().get()
-    while inflight:
-        yield inflight.popleft().get()
+
+    def spent() -> Iterator[Page]:
+        for page, _doc in pages:
+            spend(page)
+            yield page
+
+    return in_order(pool, _protect, spent(), ahead=4 * workers())

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from consumption_monitor.common.forking import fork_pool, worker_count
+from consumption_monitor.common.forking import fork_pool, in_order, worker_count
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import chunk_plan, read_chunk
 from consumption_monitor.feeds.frames import iter_frames, to_frame
@@ -93,6 +93,7 @@ def checked_chunks(
     n = min(n, len(jobs))
     log.info("checking %s %s: %d chunks in %d worker processes", feed.name, period, len(jobs), n)
     with fork_pool(n) as pool:
-        for job, (outcomes, rows) in zip(jobs, pool.imap(check_chunk, jobs), strict=True):
+        checked = in_order(pool, check_chunk, jobs, ahead=2 * n)
+        for job, (outcomes, rows) in zip(jobs, checked, strict=True):
             yield typed_cache.read_chunk(job.file), outcomes, rows
     spool.close(len(jobs))

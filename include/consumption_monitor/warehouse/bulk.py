@@ -60,9 +60,8 @@ def write_frames(
     if conn.dialect.name != "postgresql":
         return write_rows(conn, table, columns, (r for f in frames for r in frame_rows(f, columns)))
     raw = conn.connection.driver_connection  # psycopg 3 connection, same transaction
-    cols = ", ".join(f'"{c}"' for c in columns)
     count = 0
-    statement = f"COPY {_target(table)} ({cols}) FROM STDIN"
+    statement = _copy_statement(_target(table), columns)
     with raw.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for frame in frames:
             if frame.empty:
@@ -153,13 +152,17 @@ def _target(table: Table | str) -> str:
     return table if isinstance(table, str) else f'"{table.name}"'
 
 
+def _copy_statement(target: str, columns: Sequence[str]) -> str:
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return f"COPY {target} ({cols}) FROM STDIN"
+
+
 def _copy(
     conn: Connection, target: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     raw = conn.connection.driver_connection  # psycopg 3 connection, same transaction
-    cols = ", ".join(f'"{c}"' for c in columns)
     count = 0
-    with raw.cursor() as cur, cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+    with raw.cursor() as cur, cur.copy(_copy_statement(target, columns)) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1

@@ -179,13 +179,19 @@ def register_batch(
 def _loadable(
     stream: StreamSpec, frame: pd.DataFrame, batch_id: str, quarantined: set[int]
 ) -> pd.DataFrame:
-    """The frame's rows that load (the quarantined ones held back), ``batch_id`` first."""
+    """The frame's rows that load (the quarantined ones held back) with a ``batch_id``
+    column; the writers pick columns by name (``_load_columns``)."""
     keep = frame[~frame[ROW].isin(quarantined)] if quarantined else frame
     # the spec's lengths hold on every backend (SQLite stores any text): refuse, as
     # PostgreSQL would, text the validation let through (e.g. a spec changed since)
     check_lengths(stream, keep, ROW)
     names = [c for c in stream.column_names if c in keep.columns]
     return keep[names].assign(batch_id=batch_id)
+
+
+def _load_columns(stream: StreamSpec) -> list[str]:
+    """The columns a stream's staging and core tables are written with."""
+    return ["batch_id", *stream.column_names]
 
 
 def quarantined_rows(conn: Connection, batch_id: str, stream: str) -> set[int]:
@@ -336,7 +342,7 @@ def _load_via_staging(
     if not staged:
         held = quarantined_rows(conn, batch_id, stream.name)
         loadable = _loadable(stream, frame, batch_id, held)
-        write_frames(conn, stg, ["batch_id", *stream.column_names], [loadable])
+        write_frames(conn, stg, _load_columns(stream), [loadable])
     conn.execute(delete(core).where(core.c[period_field] == period))
     names = stream.column_names
     conn.execute(
@@ -375,7 +381,7 @@ def _load_direct(
     held = quarantined_rows(conn, batch_id, stream.name)
     conn.execute(delete(core).where(core.c[period_field] == period))
     chunks = _core_frames(stream, batch_id, frames, held)
-    write_frames(conn, core, ["batch_id", *stream.column_names], chunks)
+    write_frames(conn, core, _load_columns(stream), chunks)
 
 
 def _load_partition(
@@ -394,7 +400,7 @@ def _load_partition(
     name = partitions.create_build_table(conn, core, period_field, period)
     chunks = _core_frames(stream, batch_id, frames, held)
     target = partitions.qualified(name)
-    count = write_frames(conn, target, ["batch_id", *stream.column_names], chunks)
+    count = write_frames(conn, target, _load_columns(stream), chunks)
     partitions.index_build_table(conn, core, name)
     refresh_rollup(conn, stream, period_field, period, partitions.build_table(name, core))
     partitions.swap_in(conn, core, period, name)
