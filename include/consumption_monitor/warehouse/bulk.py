@@ -8,6 +8,12 @@ was ~10 s of a 1M-row load's ~19 s; encoding each column with C-level ``map``/``
 and writing one text block per chunk takes a fraction of it. The text is what
 ``write_row`` sends for the same values (``tests/test_bulk_copy.py`` compares the two
 tables), and a column of values it does not know how to encode goes the row way.
+
+Chunks of plain columns (text, integers, floats, booleans; no value holding a tab, line
+break, backslash or quote) are written by Arrow's CSV writer in COPY's text format (tab
+delimited, ``\\N`` for null, nothing quoted): 1M trade-in rows took 3.4 s of client CPU
+the Python way, ~0.9 s this way (`arrow_text`). Any other chunk goes the Python way above,
+which stays the reference the test compares both with.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, Table, insert
 
@@ -25,6 +33,12 @@ COPY_CHUNK = 10_000
 NULL = "\\N"  # COPY text format's null
 _SPECIAL = ("\\", "\t", "\n", "\r")  # what COPY text format escapes in a value
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# What Arrow's writer may emit as it is: tab-delimited, unquoted (a value holding a quote,
+# tab or line break makes it fail), nulls as COPY's ``\N``
+_ARROW_OPTIONS = pa_csv.WriteOptions(
+    include_header=False, delimiter="\t", quoting_style="none", null_string=NULL
+)
+_ARROW_SPECIAL = (b"\\", b"\t", b"\n", b"\r", b'"')  # escaped or refused: the Python way
 
 
 def write_rows(
@@ -66,7 +80,9 @@ def write_frames(
         for frame in frames:
             if frame.empty:
                 continue
-            text = copy_text(frame, columns)
+            text = arrow_text(frame, columns)
+            if text is None:
+                text = copy_text(frame, columns)
             if text is None:  # a value the column encoders do not know: the row way
                 for row in frame_rows(frame, columns):
                     copy.write_row(row)
@@ -87,6 +103,57 @@ def frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[tuple]:
     at = {c: i for i, c in enumerate(present)}
     for row in values.itertuples(index=False, name=None):
         yield tuple(row[at[c]] if c in at else None for c in columns)
+
+
+def arrow_text(frame: pd.DataFrame, columns: Sequence[str]) -> memoryview | None:
+    """The frame as COPY text-format lines written by Arrow, or None when a column is not
+    plain (a type other than text, integer, float or boolean, an infinity) or a text holds
+    a character the text format escapes."""
+    n = len(frame)
+    arrays = []
+    for name in columns:
+        if name not in frame.columns:
+            arrays.append(pa.nulls(n, pa.string()))
+            continue
+        array = _plain_array(frame[name])
+        if array is None:
+            return None
+        arrays.append(array)
+    table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+    sink = pa.BufferOutputStream()
+    try:
+        pa_csv.write_csv(table, sink, _ARROW_OPTIONS)
+    except pa.ArrowInvalid:  # a value the unquoted writer cannot carry
+        return None
+    return memoryview(sink.getvalue())
+
+
+def _plain_array(series: pd.Series) -> pa.Array | None:
+    if series.dtype == np.float64 and np.isinf(series.to_numpy()).any():
+        return None  # what write_row sends for infinities: the row way
+    try:
+        array = pa.array(series, from_pandas=True)  # NaN and pd.NA as null
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return None if _holds_special(array) else array
+    plain = pa.types.is_int64(kind) or pa.types.is_float64(kind) or pa.types.is_boolean(kind)
+    return array if plain or pa.types.is_null(kind) else None
+
+
+def _holds_special(array: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a text array's UTF-8 bytes hold a tab, line break, backslash or quote (ASCII
+    bytes never occur inside a multi-byte character). The data buffers are scanned whole: a
+    slice's neighbours can only send a chunk the Python way, never let a value through.
+    A regex over the values took 3.5× as long."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    for chunk in chunks:
+        data = chunk.buffers()[2]
+        raw = b"" if data is None else data.to_pybytes()
+        if any(ch in raw for ch in _ARROW_SPECIAL):
+            return True
+    return False
 
 
 def copy_text(frame: pd.DataFrame, columns: Sequence[str]) -> bytes | None:

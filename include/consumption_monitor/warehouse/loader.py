@@ -359,7 +359,7 @@ def _core_frames(
     frames: pd.DataFrame | Iterable[pd.DataFrame],
     held: set[int],
 ) -> Iterator[pd.DataFrame]:
-    """The batch's chunks as core rows (``batch_id`` first), less the quarantined rows; a
+    """The batch's chunks as core rows (with ``batch_id``), less the quarantined rows; a
     column missing from a chunk loads as null."""
     chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
     for frame in chunks:
