@@ -3,11 +3,11 @@ has a Python handler (Airflow installs one) and while results larger than a pipe
 in flight.
 
 Each case runs in a child interpreter with a deadline (killed, since the child ignores
-SIGTERM), so a hang fails the test instead of stalling the suite. The ``pool`` case is
-multiprocessing's own ``Pool`` (what ``fork_pool`` was): under a busy CPU it hung in 5 of
-30 runs when this was written, waiting in ``Pool.terminate`` for the result queue's lock
-held by a worker blocked in a 4 MB write. Each case runs several times with the CPU kept
-busy by a spinning process, as when the hang was seen in CI.
+SIGTERM), so a hang fails the test instead of stalling the suite. The "fails" script on
+multiprocessing's own ``Pool`` (what ``fork_pool`` was) hung in 5 of 30 runs under a busy
+CPU when this was written, waiting in ``Pool.terminate`` for the result queue's lock held
+by a worker blocked in a 4 MB write. Each case runs several times with the CPU kept busy
+by a spinning process, as when the hang was seen in CI.
 """
 
 from __future__ import annotations

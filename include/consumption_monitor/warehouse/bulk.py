@@ -131,8 +131,8 @@ def arrow_text(frame: pd.DataFrame, columns: Sequence[str]) -> memoryview | None
 
 
 def _plain_array(series: pd.Series) -> pa.Array | None:
-    if series.dtype == np.float64 and np.isinf(series.to_numpy()).any():
-        return None  # what write_row sends for infinities: the row way
+    if _has_infinity(series):
+        return None
     try:
         array = pa.array(series, from_pandas=True)  # NaN and pd.NA as null
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -178,9 +178,9 @@ def copy_text(frame: pd.DataFrame, columns: Sequence[str]) -> bytes | None:
 def _encode(series: pd.Series) -> list[str] | None:
     dtype = series.dtype
     if dtype == np.float64:
-        values = series.to_numpy()
-        if np.isinf(values).any():  # what write_row sends for infinities: the row way
+        if _has_infinity(series):
             return None
+        values = series.to_numpy()
         text = list(map(float.__repr__, values.tolist()))
         for i in np.flatnonzero(np.isnan(values)).tolist():
             text[i] = NULL
@@ -211,6 +211,11 @@ def _texts(values: list[Any]) -> list[str] | None:
     for i in others:
         out[i] = NULL
     return out
+
+
+def _has_infinity(series: pd.Series) -> bool:
+    """A float column holding an infinity: what ``write_row`` sends for it, the row way."""
+    return series.dtype == np.float64 and bool(np.isinf(series.to_numpy()).any())
 
 
 def _is_null(value: Any) -> bool:

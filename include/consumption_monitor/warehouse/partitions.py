@@ -27,8 +27,10 @@ from consumption_monitor.feeds.spec import StreamSpec
 
 SCHEMA = "core_partitions"
 # Sort memory of the build table's index builds (the server's, for this transaction only):
-# 1M rows' three indexes took 6.0 s with the default 64MB, 5.3 s with 256MB (measured on
-# the bench machine, 2 parallel maintenance workers).
+# 1M rows' three indexes took 6.0 s with the default 64MB, 5.3 s with 256MB in a load
+# (measured on the bench machine, 2 parallel maintenance workers). More does not help at
+# 10M: 10M synthetic rows' three indexes took 38.7 s with 64MB, 39.3-41.3 s with 256MB and
+# 45.2 s with 1GB (and 1M of them 3.2 s with 64MB or 256MB).
 INDEX_BUILD_MEMORY = "256MB"
 
 
