@@ -1,7 +1,9 @@
-"""The fast path (pages protected and chunks checked in worker processes) and the plain
-path (one process) of a transaction-scale feed archive the same pages, give the same batch
-ids, build the same warehouse and record the same results (issue 17 §3): pseudonymisation,
-every check of the suite and the history checks still run, quarantine included."""
+"""The fast paths (pages protected and chunks checked in worker processes; chunks checked
+while the stream is extracted, ``validation/early.py``) and the plain path (one process,
+the chunks checked by the validate step) of a transaction-scale feed archive the same
+pages, give the same batch ids, build the same warehouse and record the same results
+(issue 17 §3): pseudonymisation, every check of the suite and the history checks still run,
+quarantine included."""
 
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ from consumption_monitor.feeds import protect_workers
 from consumption_monitor.feeds.engine import ExtractedBatch, chunk_plan, iter_chunks
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
 from consumption_monitor.pipeline.steps import run_period
+from consumption_monitor.validation import early
 from consumption_monitor.validation.parallel import WORKERS_ENV
 from consumption_monitor.warehouse.db import engine_for
 from consumption_monitor.warehouse.digest import warehouse_digest
 
 FEED = "tradein_transactions"
 ROWS = 2400
-CHUNK = 500  # five chunks
+CHUNK = 500  # a chunk a page: three chunks (pages of 1,000 rows)
 
 
 def _spec() -> FeedSpec:
@@ -47,9 +50,10 @@ def _results(url: str) -> dict[str, list[tuple]]:
         return {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in queries.items()}
 
 
-def _build(tmp_path, monkeypatch, workers: int, name: str) -> str:
+def _build(tmp_path, monkeypatch, workers: int, name: str, *, early_checks: bool = False) -> str:
     url = f"sqlite:///{tmp_path / f'{name}.db'}"
     monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / name))
+    monkeypatch.setenv(early.ENABLED_ENV, "1" if early_checks else "0")
     monkeypatch.setenv(WORKERS_ENV, str(workers))
     monkeypatch.setenv(protect_workers.WORKERS_ENV, str(workers))
     spec = _spec()
@@ -73,6 +77,27 @@ def test_worker_processes_build_the_same_warehouse_as_one_process(
     assert fast_results == plain_results
     assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
     assert warehouse_digest(engine_for(fast), exclude_volatile=True) == warehouse_digest(
+        engine_for(plain), exclude_volatile=True
+    )
+
+
+def test_chunks_checked_during_the_extract_build_the_same_warehouse(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+    feed_server.faults.add("bad_rows", period="2025-04")
+    feed_server.faults.add("personal_data", period="2025-03")
+    plain = _build(tmp_path, monkeypatch, 1, "plain")
+    caplog.set_level(logging.INFO, logger="consumption_monitor.validation.early")
+    early_url = _build(tmp_path, monkeypatch, 1, "early", early_checks=True)
+    said = [r.getMessage() for r in caplog.records]
+    # each period: the extract's worker checked the three chunks, the validate step took them
+    assert sum("3 chunks checked during the extract" in m for m in said) == 2, said
+    assert sum("outcomes of 3 chunks taken from the extract" in m for m in said) == 2, said
+    plain_results, early_results = _results(plain), _results(early_url)
+    assert early_results == plain_results
+    assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
+    assert warehouse_digest(engine_for(early_url), exclude_volatile=True) == warehouse_digest(
         engine_for(plain), exclude_volatile=True
     )
 

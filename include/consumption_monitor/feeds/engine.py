@@ -80,6 +80,27 @@ class ExtractedBatch:
         return (archive_root or config.archive_dir()) / self.archive_dir
 
 
+class ExtractObserver:
+    """Told how an extraction goes, page by page (the chunk checks that run while a stream
+    is extracted, ``validation/early.py``). These hooks do nothing; an observer's own
+    failure must never fail the extraction."""
+
+    def stream_started(self, stream: StreamSpec, attempt: Attempt) -> None:
+        """Before the stream's first page is fetched (no fetching thread runs yet)."""
+
+    def page_archived(self, stream: StreamSpec, record: PageRecord) -> None:
+        """A page of the stream is written to the attempt's folder."""
+
+    def stream_finished(self, stream: StreamSpec) -> None:
+        """Every page of the stream is archived and checked."""
+
+    def committed(self, batch_id: str) -> None:
+        """The attempt is the batch ``batch_id``."""
+
+    def failed(self) -> None:
+        """The extraction failed; nothing of it is a batch."""
+
+
 class ContentDigest:
     """A digest of the records alone, fed page by page so no batch is held in memory.
 
@@ -217,6 +238,7 @@ def _extract_stream(
     protector: Pseudonymiser,
     budget: Budget,
     digest: ContentDigest,
+    observer: ExtractObserver,
 ) -> tuple[int, int]:
     """Archive every page of one stream, protected, within the budget; returns the rows
     received and how many personal identifiers were found outside declared fields."""
@@ -225,7 +247,9 @@ def _extract_stream(
     digest.add(stream.name, [])
     pages = source.pages(stream, {feed.period_field: period})
     if protect_workers.applies(stream, source):  # transaction scale, personal data
-        return _extract_in_workers(feed, stream, period, pages, attempt, protector, budget, digest)
+        return _extract_in_workers(
+            feed, stream, period, pages, attempt, protector, budget, digest, observer
+        )
     if stream.chunk_rows:  # transaction scale: fetch the next page meanwhile
         pages = prefetched(pages)
     for page, doc in pages:
@@ -234,15 +258,19 @@ def _extract_stream(
         if protection.found and hasattr(source, "keep_protected"):
             source.keep_protected(page)  # no clear copy left in the drop folder
         records = doc.get(stream.records_field) if isinstance(doc, dict) else None
-        attempt.write_page(page, len(records) if isinstance(records, list) else None)
+        record = attempt.write_page(page, len(records) if isinstance(records, list) else None)
+        observer.page_archived(stream, record)
         where = f"{feed.name}/{stream.name} {period} page {page.number}"
         _check_protection(stream.name, protection, where)
         found += protection.found
         _check_envelope(feed, stream.name, doc, where)
         if stream.total_field and expected_total is None:
             expected_total = doc.get(stream.total_field)
-        plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
-        digest.add(stream.name, doc[stream.records_field], from_json=plain)
+        if protection.canonical is not None:  # written once with the archived page
+            digest.add_canonical(stream.name, protection.canonical)
+        else:
+            plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
+            digest.add(stream.name, doc[stream.records_field], from_json=plain)
         received += len(doc[stream.records_field])
     _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
     return received, found
@@ -257,6 +285,7 @@ def _extract_in_workers(
     protector: Pseudonymiser,
     budget: Budget,
     digest: ContentDigest,
+    observer: ExtractObserver,
 ) -> tuple[int, int]:
     """:func:`_extract_stream` with the pages protected by worker processes
     (``protect_workers``): the same archive, checks and digest, in the same order."""
@@ -267,7 +296,7 @@ def _extract_in_workers(
         spend = partial(budget.spend, where=name)
         for done in protect_workers.protected_pages(pool, prefetched(pages), spend):
             page, doc = done.page, done.envelope
-            attempt.write_page(page, done.rows)
+            observer.page_archived(stream, attempt.write_page(page, done.rows))
             where = f"{name} page {page.number}"
             _check_protection(stream.name, done.protection, where)
             found += done.protection.found
@@ -289,9 +318,11 @@ def extract(
     *,
     source: Source | None = None,
     archive_root: Path | None = None,
+    observer: ExtractObserver | None = None,
 ) -> ExtractedBatch:
     """Fetch every stream of ``feed`` for ``period`` into the archive, from the source its
-    spec declares (HTTP API or file drop) unless one is given."""
+    spec declares (HTTP API or file drop) unless one is given; ``observer`` is told of
+    each stream and page as it is archived."""
     check_period_published(feed, period)
     root = archive_root or config.archive_dir()
     # personal data: a feed that declares some needs the key before anything is fetched;
@@ -305,20 +336,26 @@ def extract(
     digest = ContentDigest()
     counts: dict[str, int] = {}
     protected: dict[str, int] = {}
+    observer = observer or ExtractObserver()
     try:
         for stream in feed.streams:
+            observer.stream_started(stream, attempt)
             counts[stream.name], found = _extract_stream(
-                feed, stream, period, source, attempt, protector, budget, digest
+                feed, stream, period, source, attempt, protector, budget, digest, observer
             )
+            observer.stream_finished(stream)
             if found:
                 protected[stream.name] = found
     except PeriodNotPublished:
+        observer.failed()
         attempt.fail("period not published")
         raise
     except FeedError as exc:
+        observer.failed()
         kept = attempt.fail(str(exc))
         raise type(exc)(f"{exc} [received pages kept in {kept}]") from exc
     except BaseException as exc:  # anything else: keep what arrived, then re-raise as is
+        observer.failed()
         attempt.fail(f"{type(exc).__name__}: {exc}")
         raise
     notes = list(getattr(source, "notes", []))
@@ -329,6 +366,7 @@ def extract(
     content = digest.hexdigest()
     batch_id = make_batch_id(feed.name, period, content)
     batch_dir = attempt.commit(batch_id, content)
+    observer.committed(batch_id)
     pages = read_manifest(batch_dir)["pages"]
     batch = ExtractedBatch(
         feed=feed.name,
@@ -440,25 +478,47 @@ def iter_chunks(
 ChunkPages = tuple[int, list[dict[str, Any]]]  # (first row, manifest entries of its pages)
 
 
+class ChunkCutter:
+    """Pages grouped as :func:`iter_chunks` groups their records: a chunk ends with the page
+    that brings it to ``chunk_rows`` or more; pages are given one by one with their rows
+    (from a manifest, or as an extraction archives them)."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self.first = self.count = 0
+        self.pages: list[dict[str, Any]] = []
+
+    def add(self, page: dict[str, Any], rows: int) -> ChunkPages | None:
+        """The chunk this page completes, if it completes one."""
+        self.pages.append(page)
+        self.count += rows
+        return self._cut() if self.count >= self.chunk_rows else None
+
+    def rest(self) -> ChunkPages | None:
+        """The last chunk, shorter than ``chunk_rows`` (None when it holds no record)."""
+        return self._cut() if self.pages and self.count else None
+
+    def _cut(self) -> ChunkPages:
+        chunk = (self.first, self.pages)
+        self.first, self.count, self.pages = self.first + self.count, 0, []
+        return chunk
+
+
 def chunk_plan(batch_dir: Path, stream: str, chunk_rows: int) -> list[ChunkPages] | None:
     """The chunks :func:`iter_chunks` yields, as their first row and pages, read from the
     manifest alone (so chunks can be read and checked apart, in other processes); None
     when a page's row count was not recorded."""
     plan: list[ChunkPages] = []
-    pages: list[dict[str, Any]] = []
-    first = count = 0
+    cutter = ChunkCutter(chunk_rows)
     for raw in read_manifest(batch_dir)["pages"]:
         if raw["stream"] != stream:
             continue
         if raw.get("rows") is None:
             return None
-        pages.append(raw)
-        count += raw["rows"]
-        if count >= chunk_rows:
-            plan.append((first, pages))
-            first, count, pages = first + count, 0, []
-    if pages and count:
-        plan.append((first, pages))
+        if chunk := cutter.add(raw, raw["rows"]):
+            plan.append(chunk)
+    if chunk := cutter.rest():
+        plan.append(chunk)
     return plan
 
 

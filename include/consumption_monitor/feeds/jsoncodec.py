@@ -93,6 +93,32 @@ def canonical(value: Any, *, from_json: bool = False) -> bytes:
     return text.encode("utf-8")
 
 
+def encode_page(
+    doc: Any, records_field: str, parsed_from: bytes, *, from_json: bool
+) -> tuple[bytes, bytes | None]:
+    """A page's document as it is archived and, when one encoding can serve both, its
+    records in the canonical form of content digests (else None: the digest writes them).
+
+    Why: a pseudonymised trade-in page was encoded twice, once for the archive and once,
+    with sorted keys, for the digest (~2.7 s of a 1M-row extract). Here the records are
+    encoded once with sorted keys and embedded as they are in the document (the envelope
+    keeps its order), which :func:`dumps` would have written with the same values. The
+    canonical bytes are kept when the page came from JSON (``from_json``) without
+    ``NaN``/``Infinity`` and msgspec wrote no float differently from the standard library
+    (:func:`canonical`); any other page takes :func:`dumps`."""
+    records = doc.get(records_field) if isinstance(doc, dict) else None
+    if isinstance(records, list) and parsed_plainly(parsed_from):
+        try:
+            encoded = _sorted_encoder.encode(records)
+            body = _encoder.encode({**doc, records_field: msgspec.Raw(encoded)})
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            same = from_json and not _FLOAT_FORMS.search(encoded.translate(_CLASSES))
+            return body, (encoded if same else None)
+    return dumps(doc, parsed_from=parsed_from), None
+
+
 def parsed_plainly(body: bytes) -> bool:
     """Whether a JSON body holds none of the tokens only the standard library reads."""
     return not any(token in body for token in _NOT_JSON)

@@ -94,6 +94,9 @@ class Protection:
 
     found: int = 0
     missing: dict[str, int] = field(default_factory=dict)
+    # the page's records in the content digest's canonical form, when encoding the page
+    # gave them (``jsoncodec.encode_page``); None: the digest writes them
+    canonical: bytes | None = None
 
 
 class PersonalDataRefused(FeedRejected):
@@ -167,11 +170,15 @@ class Pseudonymiser:
                                     protection.missing.get(pii.field, 0) + 1
                                 )
                         self.apply(stream.pii, record)
-                body = jsoncodec.dumps(doc, parsed_from=page.body)
+                body, protection.canonical = jsoncodec.encode_page(
+                    doc, stream.records_field, page.body, from_json=page.format == "json"
+                )
             if page.format == "json" and holds_identifiers(body):
                 doc, protection.found = scrub(doc, self.pseudonym)
                 if protection.found:
-                    body = jsoncodec.dumps(doc, parsed_from=page.body)
+                    body, protection.canonical = jsoncodec.encode_page(
+                        doc, stream.records_field, page.body, from_json=True
+                    )
             elif page.format == "xlsx":
                 from consumption_monitor.feeds.sources.workbook import scrub_workbook
 

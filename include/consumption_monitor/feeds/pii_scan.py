@@ -19,8 +19,11 @@ Speed (measured decisions): most pages carry no personal data outside the declar
 so a page is first tested on its serialised bytes and walked record by record only when it
 holds a real identifier (``holds_identifiers``). One regular expression with the ID and
 phone shapes over the bytes took 12 ms per 500 kB trade-in page (~2.4 s per 200,000 rows);
-translating the bytes to four symbols and scanning for digit runs takes ~2 ms, and the runs
-(mostly the same all-digit enterprise codes on every row) are classified once each.
+translating the bytes to a few symbols and scanning for digit runs took ~2.1 ms (a pattern
+starting with a class tries every digit); with the separators translated like digits, the
+runs start with a literal of eleven symbols, which the regex engine searches for as a
+string: ~1.0 ms for the same 689 runs of a page. The runs (mostly the same enterprise codes
+on every row) are classified once each.
 """
 
 from __future__ import annotations
@@ -48,14 +51,12 @@ PATTERN = re.compile(
 
 
 def _byte_classes() -> bytes:
-    """A translation table for the quick test: digits -> ``0``, the separators a phone may
-    carry -> ``s``, X/x (an ID's check character) -> ``x``, other letters -> ``a``, anything
-    else -> space. Runs of digits are then found on a buffer of four symbols."""
+    """A translation table for the quick test: digits and the separators a phone may carry
+    -> ``0``, X/x (an ID's check character) -> ``x``, other letters -> ``a``, anything else
+    -> space. Runs of digits are then found on a buffer of four symbols."""
     table = bytearray(b" " * 256)
-    for byte in b"0123456789":
+    for byte in b"0123456789 -":
         table[byte] = ord("0")
-    for byte in b" -":
-        table[byte] = ord("s")
     for byte in b"ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz":
         table[byte] = ord("a")
     for byte in b"Xx":
@@ -64,7 +65,8 @@ def _byte_classes() -> bytes:
 
 
 _CLASSES = _byte_classes()
-_RUN = re.compile(rb"0[0s]{9,}[0x]")  # 11 digits or more, with separators, maybe an X
+# 11 digits or separators or more, maybe an X: a literal first, searched for as a string
+_RUN = re.compile(rb"00000000000[0x]*")
 
 Tokeniser = Callable[[str, str], str]  # (kind, canonical value) -> pseudonym
 #: hex digits of the pseudonym kept in a token inside free text: the first 64 bits of the
@@ -74,7 +76,8 @@ TOKEN_HEX = 16
 
 
 def _runs(body: bytes) -> Iterator[bytes]:
-    """Each run of 11+ digits (separators allowed) with one byte of context on each side."""
+    """Each run of 11+ digits and separators (an ID's final X allowed) with one byte of
+    context on each side."""
     for match in _RUN.finditer(body.translate(_CLASSES)):
         start, end = match.span()
         yield body[max(0, start - 1) : end + 1]

@@ -67,8 +67,10 @@ def _protect(page: Page) -> Protected:
         if stream.records_field in doc:
             envelope[stream.records_field] = records
         return Protected(page, envelope, None, None, protection)
-    plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
-    canonical = jsoncodec.canonical(records, from_json=plain)
+    canonical, protection.canonical = protection.canonical, None  # sent back once
+    if canonical is None:
+        plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
+        canonical = jsoncodec.canonical(records, from_json=plain)
     return Protected(page, envelope, len(records), canonical, protection)
 
 

@@ -22,8 +22,13 @@ from consumption_monitor.common import config
 DONE = "complete"
 
 
+def batch_dir(feed: str, period: str, batch_id: str) -> Path:
+    """The spools of a batch (one folder per stream)."""
+    return config.data_dir() / "typed_cache" / feed / period / batch_id
+
+
 def cache_dir(feed: str, period: str, batch_id: str, stream: str) -> Path:
-    return config.data_dir() / "typed_cache" / feed / period / batch_id / stream
+    return batch_dir(feed, period, batch_id) / stream
 
 
 class Spool:
@@ -41,12 +46,17 @@ class Spool:
 
     def chunk_file(self, index: int) -> Path:
         """Where chunk ``index`` goes (chunks checked in other processes write their own)."""
-        return self.path / f"{index:06d}.pkl"
+        return chunk_file(self.path, index)
 
     def close(self, count: int | None = None) -> None:
         """Mark the spool complete with ``count`` chunks (default: those written here)."""
         self.count = self.count if count is None else count
         (self.path / DONE).write_text(str(self.count), encoding="utf-8")
+
+
+def chunk_file(path: Path, index: int) -> Path:
+    """Chunk ``index`` of the spool at ``path``."""
+    return path / f"{index:06d}.pkl"
 
 
 def write_chunk(file: Path, frame: pd.DataFrame) -> None:
@@ -65,7 +75,7 @@ def read(path: Path) -> Iterator[pd.DataFrame] | None:
     if not marker.exists():
         return None
     count = int(marker.read_text(encoding="utf-8"))
-    files = [path / f"{i:06d}.pkl" for i in range(count)]
+    files = [chunk_file(path, i) for i in range(count)]
     if not all(f.exists() for f in files):
         return None
 
@@ -77,4 +87,4 @@ def read(path: Path) -> Iterator[pd.DataFrame] | None:
 
 
 def drop(feed: str, period: str, batch_id: str) -> None:
-    shutil.rmtree(config.data_dir() / "typed_cache" / feed / period / batch_id, ignore_errors=True)
+    shutil.rmtree(batch_dir(feed, period, batch_id), ignore_errors=True)

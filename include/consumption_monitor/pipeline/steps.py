@@ -56,13 +56,17 @@ def extract_step(
     archive_root: Path | None = None,
     run: RunContext | None = None,
 ) -> dict[str, Any]:
-    """Fetch into the archive and register the batch and its raw pages."""
+    """Fetch into the archive and register the batch and its raw pages; the chunks of a
+    transaction-scale stream are checked meanwhile (``validation/early.py``)."""
+    from consumption_monitor.validation.early import EarlyChecks
+
     spec = _feed(feed)
     started, watch = now(), Stopwatch()
     ensure_schema(config.warehouse_url(url))
     engine = engine_for(config.warehouse_url(url))
     try:
-        batch = extract(spec, period, source=source, archive_root=archive_root)
+        early = EarlyChecks(spec, period) if spec.chunked else None
+        batch = extract(spec, period, source=source, archive_root=archive_root, observer=early)
     except Exception as exc:
         with engine.begin() as conn:
             record_run(

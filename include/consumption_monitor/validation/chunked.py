@@ -22,6 +22,7 @@ from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.engine import iter_chunks
 from consumption_monitor.feeds.frames import to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
+from consumption_monitor.validation import early
 from consumption_monitor.validation.causes import StreamProfile, diagnose
 from consumption_monitor.validation.derivation_registry import DeriveContext
 from consumption_monitor.validation.history import HistoryCheck, make_checks
@@ -104,8 +105,11 @@ def validate_chunked(
         runners: Runners = {}  # GX runners built once per batch, not per chunk
         count = 0
         profiles[stream.name] = seen = StreamProfile()
-        spool = typed_cache.Spool(typed_cache.cache_dir(feed.name, period, batch_id, stream.name))
-        chunks = checked_chunks(feed, stream, period, batch_dir, spool, runners)
+        path = typed_cache.cache_dir(feed.name, period, batch_id, stream.name)
+        chunks = early.checked(stream, period, path)  # checked while it was extracted
+        if chunks is None:
+            spool = typed_cache.Spool(path)
+            chunks = checked_chunks(feed, stream, period, batch_dir, spool, runners)
         for i, (frame, chunk_outcomes, chunk_rows) in enumerate(chunks):
             count += len(frame)
             seen.observe(frame)

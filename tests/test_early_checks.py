@@ -1,0 +1,167 @@
+"""Chunk checks run while a transaction-scale stream is extracted (``validation/early.py``)
+are only a cache: a worker that dies leaves the checks to the validate step, outcomes
+checked with another suite are not taken, a failed extract leaves neither a spool nor a
+process behind, and the fingerprint is the same in every process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from cm_devtools.sample_server import tradein_data
+from consumption_monitor.feeds import typed_cache
+from consumption_monitor.feeds.errors import FeedError
+from consumption_monitor.feeds.spec import FeedSpec, load_feed
+from consumption_monitor.pipeline.steps import extract_step, run_period, validate_step
+from consumption_monitor.validation import early
+from consumption_monitor.warehouse.db import engine_for
+
+FEED = "tradein_transactions"
+ROWS = 2400  # three pages of 1,000 rows
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _spec() -> FeedSpec:
+    spec = load_feed(FEED)
+    stream = dataclasses.replace(spec.streams[0], chunk_rows=500)  # a chunk a page
+    return dataclasses.replace(spec, streams=(stream,))
+
+
+def _expectation_types(url: str) -> list[str]:
+    with engine_for(url).connect() as conn:
+        rows = conn.execute(
+            text("select expectation_type from audit_validation_result order by expectation_index")
+        )
+        return [r[0] for r in rows]
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records]
+
+
+@pytest.fixture(autouse=True)
+def _rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+    monkeypatch.setenv(early.ENABLED_ENV, "1")
+
+
+def test_a_worker_killed_mid_extract_leaves_the_checks_to_the_validate_step(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Killed(early.EarlyChecks):  # the worker dies (say, the OOM killer) after a page
+        def page_archived(self, stream, record) -> None:
+            super().page_archived(stream, record)
+            if self._worker is not None:
+                self._worker.process.kill()
+                self._worker.process.wait()
+
+    monkeypatch.setattr(early, "EarlyChecks", Killed)
+    caplog.set_level(logging.INFO)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    out = run_period(_spec(), "2025-03", url=url)
+    said = _said(caplog)
+    assert out["load"]["rows"]["transactions"] == ROWS
+    assert any("the validate step will check every chunk" in m for m in said), said
+    assert not any("taken from the extract" in m for m in said)
+    plain = f"sqlite:///{tmp_path / 'plain.db'}"
+    monkeypatch.setenv(early.ENABLED_ENV, "0")
+    run_period(_spec(), "2025-03", url=plain)
+    assert _expectation_types(url) == _expectation_types(plain)
+
+
+def test_outcomes_checked_with_another_suite_are_not_taken(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    batch = extract_step(_spec(), "2025-03", url=url)
+    cache = typed_cache.cache_dir(FEED, "2025-03", batch["batch_id"], "transactions")
+    assert json.loads((cache / early.MARKER).read_text())["chunks"] == 3
+    # the suite is edited between the extract and the validate task
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    for file in (REPO / "expectations").iterdir():
+        (suites / file.name).write_bytes(file.read_bytes())
+    suite_file = suites / f"{FEED}.json"
+    suite = json.loads(suite_file.read_text(encoding="utf-8"))
+    before = len(suite["expectations"])
+    suite["expectations"].append(
+        {"type": "expect_column_value_lengths_to_be_between", "severity": "warning",
+         "kwargs": {"column": "enterprise_name", "min_value": 0, "max_value": 2},
+         "meta": {"description": "企业名称不超过 2 个字（测试用）"}}
+    )  # fmt: skip
+    suite_file.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("CM_EXPECTATIONS_DIR", str(suites))
+    caplog.set_level(logging.INFO)
+    validate_step(_spec(), batch, url=url)
+    said = _said(caplog)
+    assert any("checked during the extract are out of date" in m for m in said), said
+    assert not any("taken from the extract" in m for m in said)
+    with engine_for(url).connect() as conn:
+        added = conn.execute(
+            text("select expectation_type, success, unexpected_count from audit_validation_result "
+                 "where expectation_index = :i"), {"i": before},
+        ).one()  # fmt: skip
+    # the added expectation ran on every chunk
+    assert tuple(added) == ("expect_column_value_lengths_to_be_between", False, ROWS)
+    assert not (cache / early.MARKER).exists()  # the validate step's own spool replaced it
+
+
+def test_a_failed_extract_leaves_no_spool_and_no_worker(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[early.EarlyChecks] = []
+
+    class Seen(early.EarlyChecks):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+        def stream_started(self, stream, attempt) -> None:
+            super().stream_started(stream, attempt)
+            self.worker_seen = self._worker
+
+    monkeypatch.setattr(early, "EarlyChecks", Seen)
+    feed_server.faults.add("cursor_loop", period="2025-03", times=-1)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with pytest.raises(FeedError):
+        extract_step(_spec(), "2025-03", url=url)
+    (checks,) = started
+    assert checks.worker_seen is not None  # a worker was running when the extract failed
+    assert checks.worker_seen.process.poll() is not None
+    spools = Path(os.environ["CM_DATA_DIR"]) / "typed_cache"
+    assert not any(p.is_file() for p in spools.rglob("*")) if spools.exists() else True
+
+
+def test_off_starts_no_worker(feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(early.ENABLED_ENV, "off")
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    batch = extract_step(_spec(), "2025-03", url=url)
+    cache = typed_cache.batch_dir(FEED, "2025-03", batch["batch_id"])
+    assert not cache.exists()
+
+
+def test_the_fingerprint_is_the_same_in_every_process() -> None:
+    code = (
+        "from consumption_monitor.feeds.spec import load_feed;"
+        "from consumption_monitor.validation.early import fingerprint;"
+        f"print(fingerprint(load_feed({FEED!r}).streams[0], '2025-03'))"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }  # fmt: skip
+    stream = load_feed(FEED).streams[0]
+    assert prints == {early.fingerprint(stream, "2025-03")}
+    assert early.fingerprint(stream, "2025-04") not in prints
