@@ -1,7 +1,8 @@
 """Chunk checks run while a transaction-scale stream is extracted (``validation/early.py``)
 are only a cache: a worker that dies leaves the checks to the validate step, outcomes
 checked with another suite are not taken, a failed extract leaves neither a spool nor a
-process behind, and the fingerprint is the same in every process."""
+process behind, spools of batches never loaded go after a day, and the fingerprint is the
+same in every process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,19 @@ def test_the_fingerprint_is_the_same_in_every_process() -> None:
     stream = load_feed(FEED).streams[0]
     assert prints == {early.fingerprint(stream, "2025-03")}
     assert early.fingerprint(stream, "2025-04") not in prints
+
+
+def test_spools_of_batches_never_loaded_are_removed_after_a_day(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    period_dir = typed_cache.batch_dir(FEED, "2025-03", "x").parent
+    old, fresh, died = period_dir / "0ld", period_dir / "fresh", period_dir / "_incoming" / "dead"
+    for folder in (old, fresh, died):
+        folder.mkdir(parents=True)
+        (folder / "000000.pkl").write_bytes(b"spooled")
+    two_days_ago = time.time() - 2 * early.STALE_S
+    for folder in (old, died):
+        os.utime(folder, (two_days_ago, two_days_ago))
+    batch = extract_step(_spec(), "2025-03", url=f"sqlite:///{tmp_path / 'w.db'}")
+    left = sorted(p.name for p in period_dir.iterdir())
+    assert left == sorted([batch["batch_id"], "fresh"])

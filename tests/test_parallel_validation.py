@@ -89,7 +89,8 @@ def test_chunks_checked_during_the_extract_build_the_same_warehouse(
     feed_server.faults.add("personal_data", period="2025-03")
     plain = _build(tmp_path, monkeypatch, 1, "plain")
     caplog.set_level(logging.INFO, logger="consumption_monitor.validation.early")
-    early_url = _build(tmp_path, monkeypatch, 1, "early", early_checks=True)
+    # with protect workers forked while the extract's worker runs (they inherit its pipe)
+    early_url = _build(tmp_path, monkeypatch, 2, "early", early_checks=True)
     said = [r.getMessage() for r in caplog.records]
     # each period: the extract's worker checked the three chunks, the validate step took them
     assert sum("3 chunks checked during the extract" in m for m in said) == 2, said

@@ -60,6 +60,7 @@ ENABLED_ENV = "CM_EARLY_CHECKS"
 MARKER = "early.json"  # chunks and fingerprint, written once the worker has checked them all
 JOB = "job.pkl"  # the feed spec, stream, period and pages folder the worker checks
 WORKER_LOG = "worker.log"
+END = b"end\n"  # the last line the extract sends
 STALE_S = 24 * 3600  # incoming spools of extracts that died are removed after a day
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -134,6 +135,7 @@ class _Worker:
             )
         self.cutter = ChunkCutter(stream.chunk_rows or 10**9)
         self.sent = 0
+        self.waited = 0.0  # seconds the extract waited for the worker after its last page
 
     def send(self, chunk: ChunkPages) -> None:
         """Hand one chunk to the worker: its pages in a file, its number on the pipe (a few
@@ -152,7 +154,10 @@ class _Worker:
         if rest := self.cutter.rest():
             self.send(rest)
         assert self.process.stdin is not None
+        # said, not only closed: processes forked meanwhile may hold the pipe open
+        self.process.stdin.write(END)
         self.process.stdin.close()
+        waited = time.monotonic()
         try:
             code = self.process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -165,6 +170,7 @@ class _Worker:
         missing = [i for i in range(self.sent) if not _outcome_file(self.path, i).exists()]
         if missing:
             raise EarlyChecksFailed(f"chunks {missing[:5]} were not checked")
+        self.waited = time.monotonic() - waited
         marker = {"chunks": self.sent, "fingerprint": fingerprint}
         (self.path / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         self.spool.close(self.sent)
@@ -230,8 +236,8 @@ class EarlyChecks(ExtractObserver):
         try:
             worker.finish(self.deadline, fingerprint(stream, self.period))
             log.info(
-                "%s %s %s: %d chunks checked during the extract",
-                self.feed.name, self.period, stream.name, worker.sent,
+                "%s %s %s: %d chunks checked during the extract (%.1f s after the last page)",
+                self.feed.name, self.period, stream.name, worker.sent, worker.waited,
             )  # fmt: skip
         except Exception as exc:
             self._give_up(stream, exc)
@@ -248,6 +254,7 @@ class EarlyChecks(ExtractObserver):
             log.warning("chunks checked during the extract not kept: %s", exc)
             shutil.rmtree(self.root, ignore_errors=True)
         _tidy(self.root.parent)
+        _remove_stale(target.parent, keep=target.name)  # batches extracted, never loaded
 
     def failed(self) -> None:
         if self._worker is not None:
@@ -267,15 +274,18 @@ class EarlyChecks(ExtractObserver):
         shutil.rmtree(self.root / stream.name, ignore_errors=True)
 
 
-def _remove_stale(incoming: Path) -> None:
-    """Incoming spools of extracts that died without cleaning up, after ``STALE_S``."""
-    if not incoming.exists():
+def _remove_stale(folder: Path, keep: str | None = None) -> None:
+    """Spools in ``folder`` untouched for ``STALE_S``: of extracts that died (incoming),
+    or of batches extracted but never loaded (the load removes its batch's spool)."""
+    if not folder.exists():
         return
     cutoff = time.time() - STALE_S
-    for folder in incoming.iterdir():
+    for spool in folder.iterdir():
+        if spool.name in (keep, "_incoming"):
+            continue
         try:
-            if folder.stat().st_mtime < cutoff:
-                shutil.rmtree(folder, ignore_errors=True)
+            if spool.stat().st_mtime < cutoff:
+                shutil.rmtree(spool, ignore_errors=True)
         except OSError:
             continue
 
@@ -320,7 +330,11 @@ def _work(path: Path) -> int:
         job: dict[str, Any] = pickle.load(fh)  # written by the extract that started us
     feed: FeedSpec = job["feed"]
     stream = feed.stream(job["stream"])
-    for line in sys.stdin:
+    import great_expectations  # noqa: F401  while the first chunk is still being fetched
+
+    for line in sys.stdin.buffer:
+        if line == END:
+            return 0
         index = int(line)
         chunk = json.loads(_job_file(path, index).read_text(encoding="utf-8"))
         result = check_chunk(
@@ -333,7 +347,7 @@ def _work(path: Path) -> int:
         with open(partial, "wb") as fh:
             pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
         partial.rename(_outcome_file(path, index))
-    return 0
+    return 1  # the extract stopped without saying so: what was checked is not complete
 
 
 if __name__ == "__main__":
