@@ -22,7 +22,7 @@ from cm_devtools.sample_server import tradein_data
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.errors import FeedError
 from consumption_monitor.feeds.spec import FeedSpec, load_feed
-from consumption_monitor.pipeline.steps import extract_step, run_period, validate_step
+from consumption_monitor.pipeline.steps import extract_step, load_step, run_period, validate_step
 from consumption_monitor.validation import early
 from consumption_monitor.warehouse.db import engine_for
 
@@ -126,9 +126,9 @@ def test_a_failed_extract_leaves_no_spool_and_no_worker(
             super().__init__(*args, **kwargs)
             started.append(self)
 
-        def stream_started(self, stream, attempt) -> None:
-            super().stream_started(stream, attempt)
-            self.worker_seen = self._worker
+        def page_archived(self, stream, record) -> None:
+            super().page_archived(stream, record)
+            self.worker_seen = self._worker or getattr(self, "worker_seen", None)
 
     monkeypatch.setattr(early, "EarlyChecks", Seen)
     feed_server.faults.add("cursor_loop", period="2025-03", times=-1)
@@ -142,12 +142,28 @@ def test_a_failed_extract_leaves_no_spool_and_no_worker(
     assert not any(p.is_file() for p in spools.rglob("*")) if spools.exists() else True
 
 
-def test_off_starts_no_worker(feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(early.ENABLED_ENV, "off")
+@pytest.mark.parametrize("case", ["off", "within one chunk", "two chunks"])
+def test_a_worker_only_for_a_stream_of_more_than_one_chunk(
+    case: str, feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = _spec()
+    if case == "off":
+        monkeypatch.setenv(early.ENABLED_ENV, "off")
+    else:  # pages of 1,000, 1,000 and 400 rows
+        rows = ROWS + 1 if case == "within one chunk" else 2000
+        stream = dataclasses.replace(spec.streams[0], chunk_rows=rows)
+        spec = dataclasses.replace(spec, streams=(stream,))
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    batch = extract_step(_spec(), "2025-03", url=url)
-    cache = typed_cache.batch_dir(FEED, "2025-03", batch["batch_id"])
-    assert not cache.exists()
+    batch = extract_step(spec, "2025-03", url=url)
+    marker = (
+        typed_cache.cache_dir(FEED, "2025-03", batch["batch_id"], "transactions") / early.MARKER
+    )
+    if case == "two chunks":
+        assert json.loads(marker.read_text())["chunks"] == 2
+    else:
+        assert not marker.exists()
+    validate_step(spec, batch, url=url)
+    assert load_step(spec, batch, url=url)["rows"]["transactions"] == ROWS
 
 
 def test_the_fingerprint_is_the_same_in_every_process() -> None:

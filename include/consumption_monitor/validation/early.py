@@ -23,7 +23,10 @@ checks the chunks itself, as before. The checks that need every chunk or the war
 (history checks, the stream's profile) stay in the validate step, fed from the spooled
 frames. It is only a cache: a worker that fails, is killed or is late leaves a warning in
 the extract's log and the validation to the validate step, never a failed extract.
-``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one chunk at a time.
+``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one chunk at a time. The
+worker starts with the stream's first whole chunk: a stream within one chunk (most months of
+a district, every test batch) is checked by the validate step in its own process, as an
+interpreter and GX's import (~3 s) cost more than one chunk's checks.
 """
 
 from __future__ import annotations
@@ -133,7 +136,6 @@ class _Worker:
                 stderr=err,
                 env=env,
             )
-        self.cutter = ChunkCutter(stream.chunk_rows or 10**9)
         self.sent = 0
         self.waited = 0.0  # seconds the extract waited for the worker after its last page
 
@@ -150,9 +152,7 @@ class _Worker:
         self.sent += 1
 
     def finish(self, deadline: float, fingerprint: str) -> None:
-        """Send the last chunk, wait for the worker and mark the spool complete."""
-        if rest := self.cutter.rest():
-            self.send(rest)
+        """Wait for the worker to check every chunk sent, and mark the spool complete."""
         assert self.process.stdin is not None
         # said, not only closed: processes forked meanwhile may hold the pipe open
         self.process.stdin.write(END)
@@ -194,7 +194,8 @@ class _Worker:
 
 class EarlyChecks(ExtractObserver):
     """The extract's side: one worker per chunked stream, told of each chunk as its pages
-    are archived (``feeds.engine.extract``'s observer)."""
+    are archived (``feeds.engine.extract``'s observer); the stream's first whole chunk starts the
+    worker (a fork and exec, safe beside the extract's threads)."""
 
     def __init__(self, feed: FeedSpec, period: str) -> None:
         self.feed = feed
@@ -203,48 +204,52 @@ class EarlyChecks(ExtractObserver):
         incoming = typed_cache.batch_dir(feed.name, period, "_incoming")
         self.root = incoming / uuid.uuid4().hex[:12]
         self.deadline = time.monotonic() + feed.limits.deadline_s
+        self._cutter: ChunkCutter | None = None  # the chunks of the stream being extracted
+        self._pages: Path | None = None
         self._worker: _Worker | None = None
         if self.on:
             _remove_stale(incoming)
 
     def stream_started(self, stream: StreamSpec, attempt: Attempt) -> None:
-        if not (self.on and stream.chunk_rows):
-            return
-        try:
-            self._worker = _Worker(
-                self.feed, stream, self.period, self.root / stream.name, attempt.path
-            )
-        except Exception as exc:  # a cache: the validate step checks instead
-            self._give_up(stream, exc)
+        if self.on and stream.chunk_rows:
+            self._cutter, self._pages = ChunkCutter(stream.chunk_rows), attempt.path
 
     def page_archived(self, stream: StreamSpec, record: PageRecord) -> None:
-        worker = self._worker
-        if worker is None:
+        if self._cutter is None:
             return
         try:
             if record.rows is None:
                 raise EarlyChecksFailed(f"page {record.number} holds no record list")
-            if chunk := worker.cutter.add(asdict(record), record.rows):
-                worker.send(chunk)
-        except Exception as exc:
+            if chunk := self._cutter.add(asdict(record), record.rows):
+                if self._worker is None:  # started by the first whole chunk
+                    assert self._pages is not None
+                    path = self.root / stream.name
+                    self._worker = _Worker(self.feed, stream, self.period, path, self._pages)
+                self._worker.send(chunk)
+        except Exception as exc:  # a cache: the validate step checks instead
             self._give_up(stream, exc)
 
     def stream_finished(self, stream: StreamSpec) -> None:
-        worker = self._worker
-        if worker is None:
-            return
+        cutter, worker = self._cutter, self._worker
+        self._cutter = self._worker = None
+        if cutter is None or worker is None:
+            return  # a stream within one chunk: the validate step checks it in its process
         try:
+            if rest := cutter.rest():
+                worker.send(rest)
             worker.finish(self.deadline, fingerprint(stream, self.period))
             log.info(
                 "%s %s %s: %d chunks checked during the extract (%.1f s after the last page)",
                 self.feed.name, self.period, stream.name, worker.sent, worker.waited,
             )  # fmt: skip
         except Exception as exc:
+            self._worker = worker
             self._give_up(stream, exc)
-        self._worker = None
 
     def committed(self, batch_id: str) -> None:
-        if not self.root.exists():
+        if not self.root.exists() or not any(self.root.iterdir()):  # no stream was checked
+            shutil.rmtree(self.root, ignore_errors=True)
+            _tidy(self.root.parent)
             return
         target = typed_cache.batch_dir(self.feed.name, self.period, batch_id)
         try:
@@ -259,7 +264,7 @@ class EarlyChecks(ExtractObserver):
     def failed(self) -> None:
         if self._worker is not None:
             self._worker.kill()
-            self._worker = None
+        self._cutter = self._worker = None
         shutil.rmtree(self.root, ignore_errors=True)
         _tidy(self.root.parent)
 
@@ -270,7 +275,7 @@ class EarlyChecks(ExtractObserver):
         )  # fmt: skip
         if self._worker is not None:
             self._worker.kill()
-            self._worker = None
+        self._cutter = self._worker = None
         shutil.rmtree(self.root / stream.name, ignore_errors=True)
 
 
