@@ -8,7 +8,10 @@ for the load and run the suite; the parent takes the results in chunk order and 
 checks that need the whole batch (history checks, the stream's profile) from the spooled
 frames. The outcome is the same as in one process (``tests/test_parallel_validation.py``
 compares the warehouses' digests and the recorded results); ``CM_VALIDATE_WORKERS=1`` is
-that plain path. Memory: each worker holds one chunk (``chunk_rows``) at a time.
+that plain path. Memory: each worker holds one chunk (``chunk_rows``) at a time. By default
+the chunks of a stream of more than one chunk were checked during the extract already
+(``validation/early.py``, the same :func:`check_chunk`); this module checks them when they
+were not (turned off, a worker that failed, another suite since).
 """
 
 from __future__ import annotations
