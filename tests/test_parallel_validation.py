@@ -62,17 +62,15 @@ def _build(tmp_path, monkeypatch, workers: int, name: str, *, early_checks: bool
     return url
 
 
-def test_worker_processes_build_the_same_warehouse_as_one_process(
-    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def _plain(feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The plain path's warehouse, with bad rows and personal data among the periods."""
     monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
     feed_server.faults.add("bad_rows", period="2025-04")
     feed_server.faults.add("personal_data", period="2025-03")
-    plain = _build(tmp_path, monkeypatch, 1, "plain")
-    caplog.set_level(logging.INFO, logger="consumption_monitor.validation.parallel")
-    fast = _build(tmp_path, monkeypatch, 2, "fast")
-    assert any("worker processes" in r.getMessage() for r in caplog.records)  # it ran
-    assert protect_workers.workers() == 2
+    return _build(tmp_path, monkeypatch, 1, "plain")
+
+
+def _assert_same(plain: str, fast: str) -> None:
     plain_results, fast_results = _results(plain), _results(fast)
     assert fast_results == plain_results
     assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
@@ -81,26 +79,29 @@ def test_worker_processes_build_the_same_warehouse_as_one_process(
     )
 
 
+def test_worker_processes_build_the_same_warehouse_as_one_process(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = _plain(feed_server, tmp_path, monkeypatch)
+    caplog.set_level(logging.INFO, logger="consumption_monitor.validation.parallel")
+    fast = _build(tmp_path, monkeypatch, 2, "fast")
+    assert any("worker processes" in r.getMessage() for r in caplog.records)  # it ran
+    assert protect_workers.workers() == 2
+    _assert_same(plain, fast)
+
+
 def test_chunks_checked_during_the_extract_build_the_same_warehouse(
     feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
-    feed_server.faults.add("bad_rows", period="2025-04")
-    feed_server.faults.add("personal_data", period="2025-03")
-    plain = _build(tmp_path, monkeypatch, 1, "plain")
+    plain = _plain(feed_server, tmp_path, monkeypatch)
     caplog.set_level(logging.INFO, logger="consumption_monitor.validation.early")
     # with protect workers forked while the extract's worker runs (they inherit its pipe)
-    early_url = _build(tmp_path, monkeypatch, 2, "early", early_checks=True)
+    fast = _build(tmp_path, monkeypatch, 2, "early", early_checks=True)
     said = [r.getMessage() for r in caplog.records]
     # each period: the extract's worker checked the three chunks, the validate step took them
     assert sum("3 chunks checked during the extract" in m for m in said) == 2, said
     assert sum("outcomes of 3 chunks taken from the extract" in m for m in said) == 2, said
-    plain_results, early_results = _results(plain), _results(early_url)
-    assert early_results == plain_results
-    assert sum(r[5] or 0 for r in plain_results["batches"]) > 0  # quarantine exercised
-    assert warehouse_digest(engine_for(early_url), exclude_volatile=True) == warehouse_digest(
-        engine_for(plain), exclude_volatile=True
-    )
+    _assert_same(plain, fast)
 
 
 def test_chunk_plan_matches_the_chunks_read_in_order(feed_server, tmp_path, monkeypatch) -> None:

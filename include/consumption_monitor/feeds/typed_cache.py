@@ -3,9 +3,10 @@
 Why: typing a chunk (JSON parse, per-value conversion) costs about as much as the COPY
 itself. Validation (or the extract's worker, ``validation/early.py``) has typed every chunk
 already, so it spools them (pickle, beside the data directory, no personal data: the
-records are pseudonymised) and the load reads them back instead of re-parsing the archive. It is only a cache: a load that finds it missing
-or incomplete (another worker, a crash) re-types from the archive, which stays the
-reference; the spool is removed once the batch is loaded.
+records are pseudonymised) and the load reads them back instead of re-parsing the archive.
+It is only a cache: a load that finds it missing or incomplete (another worker, a crash)
+re-types from the archive, which stays the reference; the spool is removed once the batch
+is loaded.
 """
 
 from __future__ import annotations
