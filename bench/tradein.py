@@ -19,6 +19,12 @@ at 1M and 10M rows (the summed PSS of the pipeline and its worker processes,
 ``tradein_stages.TreeMemory``; ``peak_rss_sum_mb``: its own peak RSS plus its largest
 worker's, which counts the pages shared after a fork twice); the 10M load keeps ≥ 0.8 of
 the 1M load's rate (10M runs only with ``CM_BENCH_TRADEIN_10M=1``: it takes a long time).
+
+The CPU account of the platform's run is recorded beside (issue 17's evidence): the CPU
+seconds of the pipeline (its process and workers) and of the feed server serving it, and
+the floor they set on 2 cores (``e2e_cpu_floor_s``: their sum over the cores; no overlap of
+stages can end the run sooner), with ``cpu_floor_vs_fetch``: the best ``e2e_vs_fetch`` that
+floor allows.
 ``CM_BENCH_TRADEIN_REPEAT=N`` runs the platform and the peers N times alternating and
 records medians. Uses its own database, dropped afterwards, and a feed server on port 8101.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,9 +90,26 @@ def _json_run(argv: list[str], env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _stages(db: str, env: dict[str, str]) -> dict:
-    """The platform's run in a child process (its peak memory is the pipeline's alone)."""
-    return _json_run([sys.executable, "-m", "bench.tradein_stages", "--url", _db_url(db)], env)
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process has used (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _stages(db: str, env: dict[str, str], server: int) -> dict:
+    """The platform's run in a child process (its peak memory is the pipeline's alone),
+    with the CPU seconds it took (the extract's worker included) and the feed server took
+    to serve it."""
+    mine, served = _children_cpu_s(), _cpu_s(server)
+    out = _json_run([sys.executable, "-m", "bench.tradein_stages", "--url", _db_url(db)], env)
+    out["cpu_s"] = {"pipeline": _children_cpu_s() - mine, "feed_server": _cpu_s(server) - served}
+    return out
 
 
 def _peer(peer: str, db: str, env: dict[str, str], work: Path, *extra: str) -> dict | None:
@@ -139,11 +163,11 @@ def _copy_bounds(db: str, csv: Path) -> dict[str, float]:
     return {"copy": keyed, "late_index": late}
 
 
-def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool) -> dict:
+def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool, server: int) -> dict:
     """One round: the platform's first load, its reload, and (``peers``) the peers."""
-    out: dict = {"first": _stages(db, env)}
+    out: dict = {"first": _stages(db, env, server)}
     if peers:  # the 10M run measures the first load only (rate and memory)
-        out["reload"] = _stages(db, env)  # the same period again: a partition swap
+        out["reload"] = _stages(db, env, server)  # the same period again: a partition swap
         out["fetch"] = _peer("fetch", db, env, work)
         out["dlt"] = _peer("dlt", db, env, work)
         out["dlt_merge"] = _peer("dlt", db, env, work, "--disposition", "merge")
@@ -164,7 +188,7 @@ def _measure(rows: int, work: Path, peers: bool, repeat: int) -> list[dict]:
         rounds = []
         for _ in range(repeat):
             with scratch_database("cm_bench_tradein") as db:
-                rounds.append(_round(rows, work, db, env, peers))
+                rounds.append(_round(rows, work, db, env, peers, server.pid))
             shutil.rmtree(work / f"data-{rows}", ignore_errors=True)
             shutil.rmtree(work / "dlt", ignore_errors=True)
         return rounds
@@ -225,6 +249,14 @@ def run() -> list[dict]:
             else None
         )
     r = _rates(rounds)
+    cpu = {
+        name: _median([x["first"]["cpu_s"][name] for x in rounds])
+        for name in ("pipeline", "feed_server")
+    }
+    # the whole run cannot end before every CPU second it needs is spent on the machine's
+    # cores, however its stages overlap (PostgreSQL's own CPU during the load not counted)
+    floor = (cpu["pipeline"] + cpu["feed_server"]) / (os.cpu_count() or 1)
+    e2e_s = _median([x["first"]["seconds"]["e2e"] for x in rounds])
     peak = max(x["first"]["peak_pss_mb"] for x in rounds)
     rss = max(x["first"]["peak_rss_mb"] for x in rounds)
     big_load = _rate(big["first"]["loaded"], big["first"]["seconds"]["load"]) if big else None
@@ -270,6 +302,12 @@ def run() -> list[dict]:
         {"name": "tradein.peak_mb_10m", "value": big["first"]["peak_pss_mb"] if big else None,
          "unit": "MB", "goal": "< 1024" if big else not_10m},
         {"name": "tradein.peak_rss_sum_mb_1m", "value": rss, "unit": "MB"},
+        {"name": "tradein.cpu_s_pipeline", "value": round(cpu["pipeline"], 1), "unit": "s"},
+        {"name": "tradein.cpu_s_feed_server", "value": round(cpu["feed_server"], 1), "unit": "s"},
+        {"name": "tradein.e2e_s", "value": round(e2e_s, 1), "unit": "s"},
+        {"name": "tradein.e2e_cpu_floor_s", "value": round(floor, 1), "unit": "s"},
+        {"name": "tradein.cpu_floor_vs_fetch", "value": _ratio(_rate(ROWS, floor), r["fetch"]),
+         "unit": "ratio"},
         {"name": "tradein.dlt_peak_rss_mb",
          "value": _median([x["dlt"]["peak_rss_mb"] for x in rounds if x.get("dlt")]), "unit": "MB"},
         {"name": "tradein.to_sql_peak_rss_mb",
