@@ -36,7 +36,7 @@ from consumption_monitor.feeds.errors import (
     PayloadError,
     PeriodNotPublished,
 )
-from consumption_monitor.feeds.pii import Protection, Pseudonymiser, pii_key
+from consumption_monitor.feeds.pii import Protection, Pseudonymiser, canonical_records, pii_key
 from consumption_monitor.feeds.sources.base import Page, Source
 from consumption_monitor.feeds.sources.registry import source_for
 from consumption_monitor.feeds.spec import ExtractLimits, FeedSpec, StreamSpec
@@ -266,11 +266,8 @@ def _extract_stream(
         _check_envelope(feed, stream.name, doc, where)
         if stream.total_field and expected_total is None:
             expected_total = doc.get(stream.total_field)
-        if protection.canonical is not None:  # written once with the archived page
-            digest.add_canonical(stream.name, protection.canonical)
-        else:
-            plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
-            digest.add(stream.name, doc[stream.records_field], from_json=plain)
+        records = doc[stream.records_field]
+        digest.add_canonical(stream.name, canonical_records(page, records, protection))
         received += len(doc[stream.records_field])
     _check_total(f"{feed.name}/{stream.name} {period}", expected_total, received)
     return received, found

@@ -99,6 +99,15 @@ class Protection:
     canonical: bytes | None = None
 
 
+def canonical_records(page: Page, records: list[Any], protection: Protection) -> bytes:
+    """The page's records in the content digest's canonical form: the bytes encoding the
+    protected page gave (``protection.canonical``), else written now."""
+    if protection.canonical is not None:
+        return protection.canonical
+    plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
+    return jsoncodec.canonical(records, from_json=plain)
+
+
 class PersonalDataRefused(FeedRejected):
     """Personal data found but no key to pseudonymise it: nothing of the page is written."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from consumption_monitor.common.forking import fork_pool, in_order, worker_count
 from consumption_monitor.feeds import jsoncodec
-from consumption_monitor.feeds.pii import Protection, Pseudonymiser
+from consumption_monitor.feeds.pii import Protection, Pseudonymiser, canonical_records
 from consumption_monitor.feeds.sources.base import Page, Source
 from consumption_monitor.feeds.spec import StreamSpec
 
@@ -67,10 +67,8 @@ def _protect(page: Page) -> Protected:
         if stream.records_field in doc:
             envelope[stream.records_field] = records
         return Protected(page, envelope, None, None, protection)
-    canonical, protection.canonical = protection.canonical, None  # sent back once
-    if canonical is None:
-        plain = page.format == "json" and jsoncodec.parsed_plainly(page.body)
-        canonical = jsoncodec.canonical(records, from_json=plain)
+    canonical = canonical_records(page, records, protection)
+    protection.canonical = None  # sent back once, as ``canonical``
     return Protected(page, envelope, len(records), canonical, protection)
 
 

@@ -200,7 +200,7 @@ class EarlyChecks(ExtractObserver):
     def __init__(self, feed: FeedSpec, period: str) -> None:
         self.feed = feed
         self.period = period
-        self.on = enabled() and any(s.chunk_rows for s in feed.streams)
+        self.on = enabled()
         incoming = typed_cache.batch_dir(feed.name, period, "_incoming")
         self.root = incoming / uuid.uuid4().hex[:12]
         self.deadline = time.monotonic() + feed.limits.deadline_s
