@@ -56,6 +56,21 @@ def _partitions(url: str) -> list[tuple[str, str]]:
         ).all()
 
 
+def _collations(url: str) -> dict[tuple[str, str], str]:
+    """(schema, column): collation of the core table's and its partitions' columns that do
+    not sort in the database's default order."""
+    with engine_for(url).connect() as conn:
+        rows = conn.execute(
+            text(
+                "select distinct table_schema, column_name, collation_name "
+                "from information_schema.columns where table_name like :t "
+                "and collation_name is not null"
+            ),
+            {"t": f"{CORE}%"},
+        ).all()
+    return {(s, c): collation for s, c, collation in rows}
+
+
 def _month_count(url: str) -> int:
     return _scalar(url, f"select count(*) from {CORE} where period = :p", p=PERIOD)
 
@@ -167,7 +182,13 @@ def test_migration_moves_existing_rows_into_month_partitions(feed_server, pg_dat
     command.downgrade(cfg, "0009")  # the revision before the partitions
     assert _scalar(url, f"select relkind from pg_class where relname = '{CORE}'") == "r"
     assert table_digest(engine_for(url), CORE) == digest
+    assert _collations(url) == {}  # 0011's downgrade: the locale's order again
     upgrade(url)  # migrations, then the views the old table's drop took along
+    assert _collations(url) == {  # 0011: identifiers in byte order, in every partition
+        (schema_, column): "C"
+        for schema_ in ("public", partitions.SCHEMA)
+        for column in ("consumer_key", "order_id")
+    }
     assert [b for _, b in _partitions(url)] == [
         "FOR VALUES IN ('2025-03')",
         "FOR VALUES IN ('2025-04')",

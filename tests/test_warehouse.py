@@ -53,6 +53,37 @@ def test_migrated_schema_matches_the_metadata(warehouse_url: str) -> None:
     assert diff == []
 
 
+@pytest.mark.postgres
+def test_identifier_columns_sort_byte_by_byte_on_postgres(pg_database: str) -> None:
+    """Columns a spec declares ``identifier`` are COLLATE "C" after the migrations (their
+    index builds skip the locale), and no other column is."""
+    from consumption_monitor.feeds.spec import list_feeds, load_feed
+
+    upgrade(pg_database)
+    expected = set()
+    for name in list_feeds():
+        for stream in load_feed(name).streams:
+            tables = [f"core_{stream.table}", *([f"stg_{stream.table}"] * stream.staging)]
+            for column in (c for c in stream.columns if c.identifier):
+                expected |= {(table, column.name, "C") for table in tables}
+    with engine_for(pg_database).connect() as conn:
+        found = conn.execute(
+            text(
+                "select table_name, column_name, collation_name from information_schema.columns "
+                "where table_schema = 'public' and collation_name is not null"
+            )
+        ).all()
+    assert expected and set(map(tuple, found)) == expected
+
+
+def test_only_a_string_column_is_an_identifier() -> None:
+    from consumption_monitor.feeds.spec import SpecError, _column
+
+    assert _column({"name": "k", "identifier": True}, "x").identifier
+    with pytest.raises(SpecError, match="only a string column is an identifier"):
+        _column({"name": "n", "type": "integer", "identifier": True}, "x")
+
+
 def test_a_clean_period_loads_everything(feed_server, warehouse_url: str) -> None:
     out = run_period("retail_monthly", "2024-03", url=warehouse_url)
     assert out["validation"]["verdict"] == "passed"

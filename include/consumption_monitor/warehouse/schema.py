@@ -47,6 +47,10 @@ def column_type(col: ColumnSpec) -> TypeEngine:
         return Boolean()
     if col.type == "date":
         return String(10)
+    if col.identifier:  # byte order on PostgreSQL (ColumnSpec.identifier); SQLite has no "C"
+        return String(col.max_length).with_variant(
+            String(col.max_length, collation="C"), "postgresql"
+        )
     return String(col.max_length)
 
 
