@@ -314,6 +314,19 @@ def test_period_the_server_has_not_published(feed_server: FeedServer, tmp_path: 
 # --- credentials -------------------------------------------------------------------------------
 
 
+def test_a_netrc_entry_does_not_replace_the_token(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests would put a netrc entry for the host in place of the bearer token: the
+    server would then refuse every page."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n", encoding="utf-8")
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert requests.utils.get_netrc_auth(feed_server.url) == ("someone", "secret")
+    batch = extract(tmp_path / "archive")
+    assert batch.pages and sum(batch.rows.values()) > 0
+
+
 def test_the_token_never_reaches_the_archive(feed_server: FeedServer, tmp_path: Path) -> None:
     token = os.environ["CM_FEED_TOKEN"]
     assert token

@@ -65,6 +65,17 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """A session auth that adds nothing: the feed's credentials are its bearer token (from
+    an Airflow connection or the environment). Why: a session without an auth makes
+    requests read ``~/.netrc`` (or ``$NETRC``) for every page, ~0.9 s of a 1M-row trade-in
+    extract, and a netrc entry for the feed's host would replace the token with Basic
+    credentials from a file the platform does not manage."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class HttpSource:
     """Fetches pages of a stream from a feed API."""
 
@@ -84,6 +95,8 @@ class HttpSource:
         self.session.headers.setdefault("User-Agent", "consumption-monitor/0.1")
         if endpoint.token:
             self.session.headers["Authorization"] = f"Bearer {endpoint.token}"
+        if self.session.auth is None:
+            self.session.auth = _NoNetrc()
         self._sleep = sleep
         # called with every 200 body that is not JSON, so the archive can keep it
         self.on_unparseable = on_unparseable
