@@ -61,3 +61,22 @@ def test_masks() -> None:
     assert mask_text(f"电话13912345678 证件{ID18}") == (
         f"电话139****5678 证件{ID18[:4]}{'*' * 10}{ID18[-4:]}"
     )
+
+
+def test_pseudonyms_are_hmac_sha256_of_kind_and_value() -> None:
+    """The pseudonymiser's own HMAC set-up (pii.Pseudonymiser._keyed) equals the standard
+    library's, for short, block-sized and long keys (hashed first) and any text."""
+    import hashlib
+    import hmac
+    import random
+
+    from consumption_monitor.feeds.pii import VALIDATORS, Pseudonymiser
+
+    draw = random.Random(11)
+    for size in (1, 16, 32, 63, 64, 65, 100, 200):
+        key = bytes(draw.randrange(256) for _ in range(size))
+        pseudo = Pseudonymiser(key)
+        for value in ("", "110101199003077777", "13812345678", "中文\x00x" * 9, "a" * 300):
+            for kind in VALIDATORS:
+                expected = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+                assert pseudo.pseudonym(kind, value) == expected
