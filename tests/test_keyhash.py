@@ -60,6 +60,14 @@ def test_distinct_values_get_distinct_keys() -> None:
     assert len(np.unique(keys)) == len(values)
 
 
+def test_other_columns_are_keyed_by_their_text() -> None:
+    numbers = text_keys(pd.Series([1, None, 23], dtype="Int64"))
+    assert (numbers == text_keys(["1", "", "23"])).all()
+    codes = pd.Series(["x", "y", "x"]).astype("category")
+    assert (text_keys(codes) == text_keys(["x", "y", "x"])).all()
+    assert (text_keys([1, "1", None]) == text_keys(["1", "1", ""])).all()
+
+
 def test_null_is_the_empty_text_and_empty_input_is_empty() -> None:
     keys = text_keys(pd.Series(["x", None, ""], dtype="str"))
     assert keys[1] == keys[2] != keys[0]

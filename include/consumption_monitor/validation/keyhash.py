@@ -41,17 +41,22 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 def _binary(values: pd.Series | pa.Array | Iterable[Any]) -> pa.LargeBinaryArray:
+    """The values as text bytes (numbers by their text), null as empty."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not isinstance(values, pa.Array):
-        values = pa.array(values, type=pa.large_string(), from_pandas=True)
+        try:
+            values = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects
+            values = pa.array([None if v is None else str(v) for v in values], pa.large_string())
     if values.type != pa.large_binary():
         values = values.cast(pa.large_string()).cast(pa.large_binary())
     return values.fill_null(b"")
 
 
 def text_keys(values: pd.Series | pa.Array | Iterable[Any]) -> np.ndarray:
-    """One ``uint64`` key per value (text, or null as the empty text), in order."""
+    """One ``uint64`` key per value (text, a number by its text, null as the empty text),
+    in order."""
     array = _binary(values)
     n = len(array)
     keys = np.empty(n, dtype=np.uint64)
