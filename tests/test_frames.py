@@ -232,3 +232,79 @@ def test_whole_column_fast_path_types_like_the_per_value_path() -> None:
     pd.testing.assert_frame_equal(fast.drop(columns=UNPARSEABLE), slow.drop(columns=UNPARSEABLE))
     assert fast["code"].tolist()[:2] == ["C0", "C1"]
     assert fast[UNPARSEABLE].isna().all() and slow[UNPARSEABLE].isna().all()
+
+
+# Values a sender may put in any column: JSON's types, text that needs stripping (Python's
+# whitespace, not only ASCII), numbers Arrow could convert differently (booleans, huge or
+# imprecise integers, infinities, NaN from the standard library's parser), dates that are
+# not calendar days, nested values.
+_POOL: list[Any] = [
+    None, "", "  ", "x", " x ", "\u3000名称", "名称\x1c", "a\u00a0", "2025-03-01",
+    " 2025-03-01", "2025-02-30", "2025-3-1", "12.5", "1,0", "true", "是",
+    0, 1, -7, 2**31, 2**53 + 1, 2**63, 10**400, 0.5, 1e16, -0.0, float("nan"), float("inf"),
+    True, False, {"a": 1}, [1],
+]  # fmt: skip
+
+
+def test_arrow_typing_gives_the_per_value_paths_frame() -> None:
+    """Every column typed by Arrow comes out as the NumPy and per-value paths type it:
+    the same values, dtypes and ``_unparseable`` flags, for random mixes of awkward values
+    in every column type."""
+    import random
+
+    rng = random.Random(17)
+    for _ in range(400):
+        size = rng.randint(1, 6)
+        column = rng.choice(STREAM.columns[1:])
+        clean = {
+            "decimal": [1.5, 2, -3.25],
+            "integer": [1, 2, None],
+            "boolean": [True, False, None],
+            "date": ["2025-03-01", "2025-03-31", None],
+            "string": ["甲", "b", None],
+        }[column.type]
+        pool = clean * 4 + _POOL  # mostly clean values, so Arrow's path is taken too
+        records = [{"code": f"c{i}", column.name: rng.choice(pool)} for i in range(size)]
+        if rng.random() < 0.2:
+            del records[0][column.name]  # a record without the field
+        fast = to_frame(STREAM, records)
+        plain = to_frame(STREAM, records, arrow=False)
+        pd.testing.assert_frame_equal(fast, plain, obj=repr(records))
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "taken"),
+    [
+        ("decimal", [1.5, 2, None], True),
+        ("decimal", [1.5, True], False),  # Arrow would read True as 1.0
+        ("decimal", [1.5, float("inf")], False),
+        ("decimal", [1, 2**53 + 1], False),  # not exactly a double
+        ("integer", [1, None, 3], True),
+        ("integer", [1, 3.0], False),
+        ("integer", [1, 2**31], False),  # beyond the warehouse's INTEGER
+        ("boolean", [True, None], True),
+        ("boolean", [True, 1], False),
+        ("string", [" a\u3000", "", None], True),  # stripped, "" null: as the per-value path
+        ("string", ["a", 1], False),
+        ("date", ["2025-03-01", "", None], True),
+        ("date", ["2025-02-30"], False),
+        ("date", [" 2025-03-01"], False),
+        ("string", [None, None], False),  # no value: no type to infer
+    ],
+)
+def test_arrow_takes_what_json_delivers_typed_and_refuses_the_rest(
+    kind: str, values: list[Any], taken: bool
+) -> None:
+    from consumption_monitor.feeds.frames import _arrow_column
+
+    assert (_arrow_column(kind, values) is not None) is taken
+
+
+@pytest.mark.parametrize("count", [2**31, -(2**31) - 1, 2**63, 10**400, "9223372036854775808"])
+def test_an_integer_beyond_the_warehouse_column_is_flagged_not_a_crash(count: Any) -> None:
+    """The warehouse's integer columns are 32-bit on PostgreSQL: a larger value is
+    unparseable in its row (beyond 64 bits it used to stop the whole chunk's typing with an
+    OverflowError, beyond 32 bits the load's COPY)."""
+    df = frame({"code": "a", "count": count}, {"code": "b", "count": 2**31 - 1})
+    assert flags(df) == ["count", None]
+    assert pd.isna(df["count"][0]) and df["count"][1] == 2**31 - 1
