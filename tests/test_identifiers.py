@@ -174,3 +174,39 @@ def test_superscript_digit_is_invalid_not_an_exception() -> None:
 )
 def test_full_width_digits_are_not_a_valid_id(code: str) -> None:
     assert not is_valid_resident_id(code)
+
+
+def test_a_list_of_ids_is_checked_as_one_by_one() -> None:
+    """``resident_ids_valid`` (one NumPy step for 18-character ASCII codes) agrees with
+    ``is_valid_resident_id`` on lists of right and corrupted codes of that length and on
+    mixed lists (the per-value path)."""
+    import random
+
+    from consumption_monitor.common.identifiers import (
+        id_check_char,
+        is_valid_resident_id,
+        resident_ids_valid,
+    )
+
+    draw = random.Random(3)
+
+    def code() -> str:
+        body = "".join(draw.choice("0123456789") for _ in range(17))
+        text = body + id_check_char(body)
+        pick = draw.random()
+        if pick < 0.15:
+            return text[:17] + draw.choice("0123456789Xx :")
+        if pick < 0.25:
+            return " " + text[1:]
+        if pick < 0.35:
+            return text[:5] + draw.choice("a/:٣") + text[6:]
+        if pick < 0.4:
+            return text.lower()
+        return text
+
+    for mixed in (False, True):
+        for _ in range(500):
+            codes = [code() for _ in range(draw.randint(1, 6))]
+            if mixed:
+                codes.append(draw.choice(["", "510403900307123", codes[0][:17], "١" * 18]))
+            assert resident_ids_valid(codes) == [is_valid_resident_id(c) for c in codes]

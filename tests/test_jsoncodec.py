@@ -87,3 +87,39 @@ def test_canonical_form_is_the_standard_librarys_byte_for_byte() -> None:
             record[key] = value
         assert canonical([record], from_json=True) == std([record])
     assert canonical([{"d": float("nan")}]) == b'[{"d":NaN}]'  # not from plain JSON
+
+
+def test_a_page_is_archived_with_the_values_received_and_its_canonical_bytes() -> None:
+    """``encode_page`` on pages as a server sends them (any float form, numbers beyond a
+    double's range, NaN tokens): the archived body parses to the values received, and
+    the canonical bytes it returns are the standard library's. A ``1e999`` (an infinity
+    once parsed by the standard library) used to be archived as ``null``."""
+    import random
+
+    from consumption_monitor.feeds.jsoncodec import encode_page, loads
+
+    def std(value) -> bytes:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return text.encode()
+
+    def same(a, b) -> bool:  # NaN equal to NaN
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+    tokens = ["1.5", "0.1", "1e16", "1E+16", "1e-5", "0.00001", "-0.000012", "12345678901234567.5",
+              "1e999", "-1e999", "1e-999", "NaN", "Infinity", "12", "-0.0", "9.999e15", "0.0001",
+              '"1e999"', '"a,1e5"', '"TI2025E123"', "true", "null"]  # fmt: skip
+    rng = random.Random(23)
+    for _ in range(2000):
+        records = ",".join(
+            "{" + ",".join(f'"k{j}":{rng.choice(tokens)}' for j in range(rng.randint(1, 4))) + "}"
+            for _ in range(rng.randint(0, 3))
+        )
+        body = f'{{"data":[{records}],"next":null}}'.encode()
+        doc = loads(body)
+        archived, canonical = encode_page(doc, "data", body, from_json=True)
+        assert same(loads(archived), json.loads(body)), body
+        if canonical is not None:
+            assert canonical == std(json.loads(body)["data"]), body
+    body = b'{"data":[{"price":1e999}]}'
+    archived, _ = encode_page(loads(body), "data", body, from_json=True)
+    assert b"Infinity" in archived and b"null" not in archived

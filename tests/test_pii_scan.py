@@ -80,3 +80,48 @@ def test_pseudonyms_are_hmac_sha256_of_kind_and_value() -> None:
             for kind in VALIDATORS:
                 expected = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
                 assert pseudo.pseudonym(kind, value) == expected
+
+
+def test_a_page_is_pseudonymised_as_record_by_record() -> None:
+    """``apply_page`` (a field at a time, validity in NumPy) leaves every record as
+    ``apply`` does, keys in the same order, and counts the records lacking each field: on
+    random pages of valid, invalid, odd and missing IDs and phones."""
+    import copy
+    import random
+
+    from consumption_monitor.feeds.pii import Pseudonymiser
+    from consumption_monitor.feeds.spec import load_feed
+
+    fields = load_feed("tradein_transactions").streams[0].pii
+    draw = random.Random(5)
+    ids = [ID18, ID18.lower(), WRONG_CHECK, BODY, "510403900307123", f" {ID18} ", "５１０４",
+           "51040319900307123٣", 510403199003071234, None, "", "   ", "x" * 18]  # fmt: skip
+    phones = ["13912345678", "12912345678", "+86 139-1234-5678", "1391234567", "1391234567٣",
+              13912345678, None, "", "139123456789", " 13912345678"]  # fmt: skip
+    pseudo = Pseudonymiser(b"k" * 32)
+    for _ in range(300):
+        page: list[object] = []
+        for i in range(draw.randint(1, 8)):
+            if draw.random() < 0.05:
+                page.append(["not", "an", "object"])
+                continue
+            record: dict[str, object] = {"order_id": f"T{i}"}
+            if draw.random() < 0.9:
+                record["consumer_id"] = draw.choice([ID18] * 6 + ids)
+            if draw.random() < 0.9:
+                record["consumer_phone"] = draw.choice(["13912345678"] * 6 + phones)
+            record["price"] = 1.5
+            page.append(record)
+        one_by_one = copy.deepcopy(page)
+        missing: dict[str, int] = {}
+        for record in one_by_one:
+            if isinstance(record, dict):
+                for pii in fields:
+                    missing[pii.field] = missing.get(pii.field, 0) + (pii.field not in record)
+                pseudo.apply(fields, record)
+        counted = pseudo.apply_page(fields, page)
+        assert page == one_by_one
+        assert [list(r) for r in page if isinstance(r, dict)] == [
+            list(r) for r in one_by_one if isinstance(r, dict)
+        ]
+        assert counted == {field: n for field, n in missing.items() if n}

@@ -32,6 +32,9 @@ _sorted_encoder = msgspec.json.Encoder(order="sorted")
 # with one literal: 0.7 ms instead of 5 ms per 500 kB trade-in page (~4.5 s of a 1M-row
 # extract). It finds every place the former pattern on the raw bytes found
 # (``[:,\[]-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17,}\.)``) and a few more.
+# Searched in a body received (:func:`parsed_plainly`), the same pattern finds every number
+# token that can parse to such a float or beyond a double's range (``1e999``: an infinity
+# the standard library's fallback returns and msgspec would write as ``null``).
 _CLASSES = bytes(
     ord("0") if chr(b).isdigit() and b < 128
     else ord("e") if b in b"eE"
@@ -60,16 +63,17 @@ def dumps(doc: Any, *, parsed_from: bytes | None = None) -> bytes:
     ``1e16`` rather than ``1e+16``).
 
     msgspec writes a non-finite float as ``null``, which would turn an unparseable value
-    into a missing one; so when the bytes ``doc`` was parsed from may hold ``NaN`` or
-    ``Infinity`` (a cheap byte search; text containing the word only costs speed), or
-    msgspec cannot encode a value, the standard library writes the document.
+    into a missing one; so when the bytes ``doc`` was parsed from may hold ``NaN``,
+    ``Infinity`` or a number beyond a double's range (:func:`parsed_plainly`), or msgspec
+    cannot encode a value, the standard library writes the document (values JSON has no
+    type for, from a workbook, as their text).
     """
-    if parsed_from is None or not any(token in parsed_from for token in _NOT_JSON):
+    if parsed_from is None or parsed_plainly(parsed_from):
         try:
             return _encoder.encode(doc)
         except (TypeError, ValueError, OverflowError):
             pass
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
 def canonical(value: Any, *, from_json: bool = False) -> bytes:
@@ -102,23 +106,34 @@ def encode_page(
     Why: a pseudonymised trade-in page was encoded twice, once for the archive and once,
     with sorted keys, for the digest (~2.7 s of a 1M-row extract). Here the records are
     encoded once with sorted keys and embedded as they are in the document (the envelope
-    keeps its order), which :func:`dumps` would have written with the same values. The
-    canonical bytes are kept when the page came from JSON (``from_json``) without
-    ``NaN``/``Infinity`` and msgspec wrote no float differently from the standard library
-    (:func:`canonical`); any other page takes :func:`dumps`."""
+    keeps its order), which :func:`dumps` would have written with the same values. A page
+    from JSON (``from_json``) takes this path when msgspec writes what was parsed from it
+    as the standard library does (:func:`parsed_plainly` of the bytes received: searching
+    them, ~350 kB a trade-in page, instead of the ~515 kB written saves ~0.7 ms a page), and
+    its records' bytes are then the canonical form too; a page from elsewhere (a workbook)
+    when it holds no ``NaN``/``Infinity`` token, without canonical bytes. Any other page
+    takes :func:`dumps`."""
     records = doc.get(records_field) if isinstance(doc, dict) else None
-    if isinstance(records, list) and parsed_plainly(parsed_from):
+    if from_json:
+        plain = parsed_plainly(parsed_from)
+    else:
+        plain = not any(token in parsed_from for token in _NOT_JSON)
+    if isinstance(records, list) and plain:
         try:
             encoded = _sorted_encoder.encode(records)
             body = _encoder.encode({**doc, records_field: msgspec.Raw(encoded)})
         except (TypeError, ValueError, OverflowError):
             pass
         else:
-            same = from_json and not _FLOAT_FORMS.search(encoded.translate(_CLASSES))
-            return body, (encoded if same else None)
+            return body, (encoded if from_json else None)
     return dumps(doc, parsed_from=parsed_from), None
 
 
 def parsed_plainly(body: bytes) -> bool:
-    """Whether a JSON body holds none of the tokens only the standard library reads."""
-    return not any(token in body for token in _NOT_JSON)
+    """Whether msgspec writes the values parsed from this JSON body exactly as the standard
+    library does: no ``NaN``/``Infinity`` token (read only by the standard library, written
+    ``null`` by msgspec) and no number token that can parse to a float msgspec writes in
+    another form or to an infinity (an exponent, 17 or more integer digits, ``0.0000``)."""
+    if any(token in body for token in _NOT_JSON):
+        return False
+    return not _FLOAT_FORMS.search(body.translate(_CLASSES))

