@@ -222,7 +222,7 @@ def test_whole_column_fast_path_types_like_the_per_value_path() -> None:
     """Clean columns are typed in one step; the same rows typed beside a row that sends
     every column down the per-value path come out identical, dtypes included."""
     clean = [
-        {"code": f" C{i} ", "amount": [12.5, 3, 1e16][i % 3], "count": i, "flag": i % 2 == 0,
+        {"code": f" C{i} ", "amount": [12.5, 3, 9.99e13][i % 3], "count": i, "flag": i % 2 == 0,
          "day": f"2025-03-{1 + i % 28:02d}", "note": "备注"}
         for i in range(30)
     ]  # fmt: skip
@@ -241,7 +241,8 @@ def test_whole_column_fast_path_types_like_the_per_value_path() -> None:
 _POOL: list[Any] = [
     None, "", "  ", "x", " x ", "\u3000名称", "名称\x1c", "a\u00a0", "2025-03-01",
     " 2025-03-01", "2025-02-30", "2025-3-1", "12.5", "1,0", "true", "是",
-    0, 1, -7, 2**31, 2**53 + 1, 2**63, 10**400, 0.5, 1e16, -0.0, float("nan"), float("inf"),
+    0, 1, -7, 2**31, 2**53 + 1, 2**63, 10**400, 0.5, 1e16, 10**14, -1e14, 99999999999999.98,
+    -0.0, float("nan"), float("inf"),
     True, False, {"a": 1}, [1],
 ]  # fmt: skip
 
@@ -278,6 +279,7 @@ def test_arrow_typing_gives_the_per_value_paths_frame() -> None:
         ("decimal", [1.5, 2, None], True),
         ("decimal", [1.5, True], False),  # Arrow would read True as 1.0
         ("decimal", [1.5, float("inf")], False),
+        ("decimal", [1.5, 1e14], False),  # beyond the warehouse's NUMERIC(18, 4)
         ("decimal", [1, 2**53 + 1], False),  # not exactly a double
         ("integer", [1, None, 3], True),
         ("integer", [1, 3.0], False),
@@ -308,3 +310,21 @@ def test_an_integer_beyond_the_warehouse_column_is_flagged_not_a_crash(count: An
     df = frame({"code": "a", "count": count}, {"code": "b", "count": 2**31 - 1})
     assert flags(df) == ["count", None]
     assert pd.isna(df["count"][0]) and df["count"][1] == 2**31 - 1
+
+
+@pytest.mark.parametrize("amount", [1e14, -1e14, 10**14, "100000000000000", 1e16])
+def test_a_decimal_beyond_the_warehouse_column_is_flagged_not_a_crash(amount: Any) -> None:
+    """Decimal columns are NUMERIC(18, 4) (below 10^14): a larger value is unparseable in
+    its row; PostgreSQL's COPY refused the whole load ("numeric field overflow")."""
+    typed, problems = amounts(amount, 99999999999999.98)
+    assert problems == ["amount", None]
+    assert typed == [None, 99999999999999.98]
+
+
+def test_the_typing_ranges_are_the_warehouse_columns() -> None:
+    """One home for the number columns' shape: the typing bounds follow the schema."""
+    from consumption_monitor.feeds.frames import DECIMAL_LIMIT
+    from consumption_monitor.warehouse.schema import column_type
+
+    numeric = column_type(ColumnSpec("x", "decimal"))
+    assert 10.0 ** (numeric.precision - numeric.scale) == DECIMAL_LIMIT

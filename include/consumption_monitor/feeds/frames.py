@@ -34,7 +34,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumption_monitor.feeds.spec import ColumnSpec, FeedSpec, StreamSpec
+from consumption_monitor.feeds.spec import (
+    DECIMAL_PRECISION,
+    DECIMAL_SCALE,
+    INTEGER_BITS,
+    ColumnSpec,
+    FeedSpec,
+    StreamSpec,
+)
 
 ROW = "_row"  # 0-based position of the record in the batch's stream
 UNPARSEABLE = "_unparseable"
@@ -58,20 +65,27 @@ def parse_decimal(value: Any) -> float | None:
     return _finite(text)
 
 
+# decimals the warehouse's NUMERIC holds: below 10^14 (a float below it rounds below it)
+DECIMAL_LIMIT = 10.0 ** (DECIMAL_PRECISION - DECIMAL_SCALE)
+
+
 def _finite(value: int | float | str) -> float:
-    """float(value), refusing infinities and overflows (1e999, 10**400) as not a number."""
+    """float(value), refusing infinities and overflows (1e999, 10**400) as not a number and
+    what the warehouse's decimal columns cannot hold as out of range."""
     try:
         number = float(value)
     except OverflowError:
         raise ValueError(f"{value!r} is out of range") from None
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
+    if abs(number) >= DECIMAL_LIMIT:
+        raise ValueError(f"{value!r} is out of the decimal columns' range (below 10^14)")
     return number
 
 
-# What the warehouse's integer columns hold (INTEGER on PostgreSQL: 32 bits; counts of
-# people, jobs, orders): a larger value is unparseable in its row, not a failed load
-_INTEGER_RANGE = range(-(2**31), 2**31)
+# What the warehouse's integer columns hold (counts of people, jobs, orders): a larger
+# value is unparseable in its row, not a failed load
+_INTEGER_RANGE = range(-(2 ** (INTEGER_BITS - 1)), 2 ** (INTEGER_BITS - 1))
 
 
 def _in_range(*numbers: int) -> bool:
@@ -154,15 +168,12 @@ def _fast_date(value: Any) -> Any:
 FAST_PATHS = {
     "string": lambda v: v.strip() if type(v) is str else _SLOW,
     "decimal": lambda v: (
-        float(v)
-        if (type(v) is float and math.isfinite(v)) or (type(v) is int and -_BIG < v < _BIG)
-        else _SLOW
+        float(v) if type(v) in (float, int) and -DECIMAL_LIMIT < v < DECIMAL_LIMIT else _SLOW
     ),
     "integer": lambda v: v if type(v) is int and _in_range(v) else _SLOW,
     "boolean": lambda v: v if type(v) is bool else _SLOW,
     "date": _fast_date,
 }
-_BIG = 10**300
 
 
 def _typed_column(column: ColumnSpec, raw: list[Any]) -> tuple[list[Any], list[bool]]:
@@ -210,7 +221,7 @@ def _whole_column(kind: str, raw: list[Any]) -> Any:
     elif kind == "decimal":
         if types and types <= {float, int}:
             numbers = _numbers(raw, "float64")
-            if numbers is not None and np.isfinite(numbers).all():
+            if numbers is not None and (np.abs(numbers) < DECIMAL_LIMIT).all():
                 return numbers
     elif kind == "integer":
         if types == {int}:
@@ -244,9 +255,9 @@ def _arrow_column(kind: str, raw: list[Any]) -> Any:
     """The typed column converted by Arrow when every value is null or what JSON delivers
     for the type (``""`` null for text and dates, text stripped, as on the per-value path),
     else None. Arrow infers one type for the values or refuses; what it would convert
-    differently from the per-value path is refused here: booleans among numbers,
-    infinities, integers a double cannot hold, dates that are not ISO calendar days, and
-    columns with no value at all."""
+    differently from the per-value path is refused here: booleans among numbers, numbers
+    beyond the warehouse's columns, integers a double cannot hold, dates that are not ISO
+    calendar days, and columns with no value at all."""
     try:
         values = pa.array(raw)
         if kind == "decimal" and (
@@ -255,7 +266,7 @@ def _arrow_column(kind: str, raw: list[Any]) -> Any:
             if pa.types.is_floating(values.type) and bool in set(map(type, raw)):
                 return None  # Arrow reads True as 1.0; the per-value path refuses it
             numbers = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
-            return None if np.isinf(numbers).any() else numbers
+            return None if (np.abs(numbers) >= DECIMAL_LIMIT).any() else numbers
         if kind == "integer" and pa.types.is_integer(values.type):
             values.cast(pa.int32())  # raises beyond the integer columns' range
             return pd.arrays.IntegerArray(*_masked(values.cast(pa.int64())))

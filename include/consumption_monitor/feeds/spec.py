@@ -25,6 +25,12 @@ COLUMN_TYPES: tuple[str, ...] = ("string", "decimal", "integer", "date", "boolea
 # states one; tests/test_bad_input_text.py checks it): the warehouse column is
 # String(max_length) and the suite quarantines longer text (validation/suites.py)
 DEFAULT_TEXT_LENGTH = 255
+# What the warehouse's number columns hold (warehouse/schema.py builds them from these):
+# decimals are NUMERIC(18, 4), below 10^14 in absolute value; integers are INTEGER, 32 bits
+# on PostgreSQL. Typing flags a value beyond them as unparseable in its row
+# (feeds/frames.py), as PostgreSQL's COPY would otherwise refuse the whole load.
+DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
+INTEGER_BITS = 32
 
 
 class SpecError(ValueError):

@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from consumption_monitor.feeds.spec import (
+    DECIMAL_PRECISION,
+    DECIMAL_SCALE,
     ColumnSpec,
     RollupMeasure,
     StreamSpec,
@@ -40,9 +42,9 @@ BATCH_ID = 20  # hex characters of a batch id
 
 def column_type(col: ColumnSpec) -> TypeEngine:
     if col.type == "decimal":
-        return Numeric(18, 4, asdecimal=False)
+        return Numeric(DECIMAL_PRECISION, DECIMAL_SCALE, asdecimal=False)
     if col.type == "integer":
-        return Integer()
+        return Integer()  # INTEGER_BITS
     if col.type == "boolean":
         return Boolean()
     if col.type == "date":
