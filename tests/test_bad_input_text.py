@@ -126,6 +126,32 @@ def test_an_over_long_name_quarantines_its_row_and_the_others_load(
     assert f"列「单位名称」(enterprise_name) 长 {LIMIT + 1} 个字符，超过上限 {LIMIT} 个字符" in out
 
 
+def test_a_nul_in_a_name_quarantines_its_row_and_the_others_load(
+    feed_server, warehouse_url: str, capsys
+) -> None:
+    """PostgreSQL's text cannot hold U+0000 (its COPY and INSERT refused the whole load):
+    the row is quarantined as untypeable, the others load, on both backends."""
+    feed_server.faults.add(
+        "long_text", path="above-quota", period=PERIOD, column="enterprise_name", length=3,
+        row=ROW, char="\x00",
+    )  # fmt: skip
+    assert _run(warehouse_url, PERIOD) == 0
+    assert "loaded" in capsys.readouterr().out
+    q = schema.audit_quarantine
+    with engine_for(warehouse_url).connect() as conn:
+        held = conn.execute(select(q).where(q.c.feed == FEED)).mappings().all()
+    assert [(r["stream"], r["row_number"]) for r in held] == [("above_quota", ROW)]
+    assert "_unparseable" in held[0]["failed_expectations"]
+    received = _scalar(
+        warehouse_url,
+        "select rows_received from audit_load_batch where feed = :f and is_current",
+        f=FEED,
+    )
+    loaded = _scalar(warehouse_url, "select count(*) from core_retail_above_quota")
+    totals = _scalar(warehouse_url, "select count(*) from core_retail_district_totals")
+    assert loaded + totals == received - 1
+
+
 @pytest.mark.parametrize("char", ["长", "a"])
 def test_text_exactly_at_the_limit_loads(
     feed_server, warehouse_url: str, char: str, capsys

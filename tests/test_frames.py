@@ -240,7 +240,7 @@ def test_whole_column_fast_path_types_like_the_per_value_path() -> None:
 # not calendar days, nested values.
 _POOL: list[Any] = [
     None, "", "  ", "x", " x ", "\u3000名称", "名称\x1c", "a\u00a0", "2025-03-01",
-    " 2025-03-01", "2025-02-30", "2025-3-1", "12.5", "1,0", "true", "是",
+    " 2025-03-01", "2025-02-30", "2025-3-1", "12.5", "1,0", "true", "是", "a\x00b", "\x00",
     0, 1, -7, 2**31, 2**53 + 1, 2**63, 10**400, 0.5, 1e16, 10**14, -1e14, 99999999999999.98,
     -0.0, float("nan"), float("inf"),
     True, False, {"a": 1}, [1],
@@ -288,6 +288,7 @@ def test_arrow_typing_gives_the_per_value_paths_frame() -> None:
         ("boolean", [True, 1], False),
         ("string", [" a\u3000", "", None], True),  # stripped, "" null: as the per-value path
         ("string", ["a", 1], False),
+        ("string", ["a", "b\x00"], False),  # PostgreSQL's text cannot hold a NUL
         ("date", ["2025-03-01", "", None], True),
         ("date", ["2025-02-30"], False),
         ("date", [" 2025-03-01"], False),
@@ -328,3 +329,15 @@ def test_the_typing_ranges_are_the_warehouse_columns() -> None:
 
     numeric = column_type(ColumnSpec("x", "decimal"))
     assert 10.0 ** (numeric.precision - numeric.scale) == DECIMAL_LIMIT
+
+
+def test_text_with_a_nul_is_flagged_not_a_crash() -> None:
+    """PostgreSQL's text cannot hold U+0000 (COPY and INSERT refuse the whole load): such a
+    text is unparseable in its row, on every typing path."""
+    for rows in (1, 40):  # a lone row, and a column otherwise typed in one step
+        records = [{"code": "a\x00b", "note": "备注\x00"}] + [
+            {"code": f"c{i}", "note": "x"} for i in range(rows - 1)
+        ]
+        df = frame(*records)
+        assert flags(df) == ["code,note"] + [None] * (rows - 1)
+        assert pd.isna(df["code"][0]) and pd.isna(df["note"][0])

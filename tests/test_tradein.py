@@ -386,6 +386,22 @@ def test_rule_breakers_quarantined_and_listed_by_enterprise(feed_server, warehou
     assert year == ROWS - 8
 
 
+def test_a_nul_in_a_text_quarantines_its_row_and_the_rest_loads(feed_server, warehouse_url) -> None:
+    """PostgreSQL's text cannot hold U+0000: a transaction whose enterprise code (the audit
+    key) carries one is quarantined, its enterprise listed without it, and the other rows
+    load, on both backends (the COPY, and the quarantine's entity key, refused the whole
+    run before)."""
+    feed_server.faults.add("long_text", column="uscc", length=2, row=5, char="\x00")
+    out = run_period(FEED, PERIOD, url=warehouse_url)
+    assert out["validation"]["quarantined"] == {"transactions": 1}
+    with engine_for(warehouse_url).connect() as conn:
+        q = schema.audit_quarantine
+        held = conn.execute(select(q.c.row_number, q.c.entity_key, q.c.raw_values)).one()
+    assert held.row_number == 5 and held.entity_key == "\ufffd\ufffd"
+    assert json.loads(held.raw_values)["uscc"] == "\x00\x00"
+    assert _count(warehouse_url, "select count(*) from core_tradein_transactions") == ROWS - 1
+
+
 def test_history_checks_read_the_warehouse(feed_server, warehouse_url) -> None:
     """An order id already loaded for another period, and a consumer who already had the
     year's item of a category in an earlier month, are quarantined."""

@@ -127,10 +127,18 @@ def parse_date(value: Any) -> str:
     return text
 
 
+# The one character PostgreSQL's text cannot hold (COPY and INSERT refuse the whole load):
+# a text with it is unparseable in its row, not silently changed
+NUL = "\x00"
+
+
 def parse_string(value: Any) -> str:
     if isinstance(value, dict | list):
         raise ValueError("nested value where text was expected")
-    return str(value).strip()
+    text = str(value).strip()
+    if NUL in text:
+        raise ValueError("text holds a NUL character (U+0000), which the warehouse cannot store")
+    return text
 
 
 PARSERS = {
@@ -166,7 +174,7 @@ def _fast_date(value: Any) -> Any:
 # What JSON already delivers typed (the vast majority of values at transaction scale) is
 # taken as is; anything else goes through the full parser, so the results are the same.
 FAST_PATHS = {
-    "string": lambda v: v.strip() if type(v) is str else _SLOW,
+    "string": lambda v: v.strip() if type(v) is str and NUL not in v else _SLOW,
     "decimal": lambda v: (
         float(v) if type(v) in (float, int) and -DECIMAL_LIMIT < v < DECIMAL_LIMIT else _SLOW
     ),
@@ -216,7 +224,7 @@ def _whole_column(kind: str, raw: list[Any]) -> Any:
     """
     types = set(map(type, raw))
     if kind == "string":
-        if types == {str} and "" not in raw:
+        if types == {str} and "" not in raw and NUL not in "".join(raw):
             return list(map(str.strip, raw))
     elif kind == "decimal":
         if types and types <= {float, int}:
@@ -256,8 +264,8 @@ def _arrow_column(kind: str, raw: list[Any]) -> Any:
     for the type (``""`` null for text and dates, text stripped, as on the per-value path),
     else None. Arrow infers one type for the values or refuses; what it would convert
     differently from the per-value path is refused here: booleans among numbers, numbers
-    beyond the warehouse's columns, integers a double cannot hold, dates that are not ISO
-    calendar days, and columns with no value at all."""
+    beyond the warehouse's columns, integers a double cannot hold, text with a NUL, dates
+    that are not ISO calendar days, and columns with no value at all."""
     try:
         values = pa.array(raw)
         if kind == "decimal" and (
@@ -277,6 +285,8 @@ def _arrow_column(kind: str, raw: list[Any]) -> Any:
     if kind in ("string", "date") and pa.types.is_string(values.type):
         values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
         if kind == "string":
+            if pc.any(pc.match_substring(values, NUL)).as_py():
+                return None
             values = pc.utf8_trim(values, characters=_SPACES)
         elif any(_fast_date(day) is _SLOW for day in pc.unique(values).drop_null().to_pylist()):
             return None

@@ -134,5 +134,7 @@ def _set_verdict(conn: Connection, report: ValidationReport) -> None:
 
 
 def _entity(record: dict[str, Any], key: str | None) -> str | None:
+    """Who a quarantined row is about, from the record as received: its text, without the
+    NUL characters PostgreSQL cannot store (shown as U+FFFD; ``raw_values`` keeps them)."""
     value = record.get(key) if key else None
-    return None if value is None else str(value)[:64]
+    return None if value is None else str(value)[:64].replace("\x00", "\ufffd")
