@@ -123,3 +123,25 @@ def test_a_page_is_archived_with_the_values_received_and_its_canonical_bytes() -
     body = b'{"data":[{"price":1e999}]}'
     archived, _ = encode_page(loads(body), "data", body, from_json=True)
     assert b"Infinity" in archived and b"null" not in archived
+
+
+def test_a_lone_surrogate_escape_becomes_the_replacement_character() -> None:
+    """``"\\ud800"`` (half a UTF-16 pair) parsed to a string no UTF-8 file, digest or
+    PostgreSQL column can hold, which crashed the extract; it is U+FFFD, a whole pair
+    stays the character it encodes, and the page is archived and digested."""
+    from consumption_monitor.feeds.frames import to_frame
+    from consumption_monitor.feeds.jsoncodec import canonical, encode_page, loads
+    from consumption_monitor.feeds.spec import ColumnSpec, StreamSpec
+
+    body = b'{"data":[{"name":"a\\ud800b","pair":"\\ud83d\\ude00","\\udfff":1}]}'
+    doc = loads(body)
+    assert doc["data"] == [{"name": "a\ufffdb", "pair": "\U0001f600", "\ufffd": 1}]
+    archived, _ = encode_page(doc, "data", body, from_json=True)
+    assert loads(archived) == doc
+    assert canonical(doc["data"], from_json=True).decode() == (
+        '[{"name":"a\ufffdb","pair":"\U0001f600","\ufffd":1}]'
+    )
+    stream = StreamSpec(
+        name="s", table="s", path="/s", keys=("name",), columns=(ColumnSpec("name", "string"),)
+    )
+    assert to_frame(stream, doc["data"])["name"].tolist() == ["a\ufffdb"]

@@ -46,12 +46,34 @@ _CLASSES = bytes(
 _FLOAT_FORMS = re.compile(rb"b-?(?:0+(?:\.0+)?e|0\.0000|0{17,}\.)")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def loads(body: bytes | str) -> Any:
-    """Parse a JSON document (the standard library's result and errors)."""
+    """Parse a JSON document (the standard library's result and errors).
+
+    A lone surrogate escape (``"\\ud800"``, half of a UTF-16 pair a sender cut) is valid
+    JSON syntax that msgspec refuses and the standard library turns into a string no UTF-8
+    file, digest or PostgreSQL column can hold; it becomes U+FFFD, the replacement
+    character, so the page is archived, digested and loaded with a visible mark (the bytes
+    received are kept or checksummed as they came)."""
     try:
         return _decoder.decode(body)
     except msgspec.DecodeError:
-        return json.loads(body)
+        return _replace_lone_surrogates(json.loads(body))
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _replace_lone_surrogates(key): _replace_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 _NOT_JSON = (b"NaN", b"Infinity")  # tokens only the standard library reads (and writes)
