@@ -50,6 +50,8 @@ def test_non_json_tokens_take_the_standard_library_both_ways() -> None:
 def test_invalid_json_raises_the_standard_value_error() -> None:
     with pytest.raises(ValueError, match=r"Expecting|Unterminated|Extra data"):
         jsoncodec.loads(b'{"records": [')
+    with pytest.raises(ValueError, match="nested too deeply"):  # was a RecursionError
+        jsoncodec.loads(b'{"records":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
 def test_canonical_form_is_the_standard_librarys_byte_for_byte() -> None:

@@ -50,7 +50,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def loads(body: bytes | str) -> Any:
-    """Parse a JSON document (the standard library's result and errors).
+    """Parse a JSON document (the standard library's result and errors; nesting too deep
+    for it is a ``ValueError`` too).
 
     A lone surrogate escape (``"\\ud800"``, half of a UTF-16 pair a sender cut) is valid
     JSON syntax that msgspec refuses and the standard library turns into a string no UTF-8
@@ -58,9 +59,13 @@ def loads(body: bytes | str) -> Any:
     character, so the page is archived, digested and loaded with a visible mark (the bytes
     received are kept or checksummed as they came)."""
     try:
-        return _decoder.decode(body)
-    except msgspec.DecodeError:
+        try:
+            return _decoder.decode(body)
+        except msgspec.DecodeError:
+            pass
         return _replace_lone_surrogates(json.loads(body))
+    except RecursionError:  # arrays nested thousands deep: unparseable like any bad body
+        raise ValueError("JSON nested too deeply to parse") from None
 
 
 def _replace_lone_surrogates(value: Any) -> Any:
