@@ -356,3 +356,56 @@ def test_the_token_never_reaches_the_archive(feed_server: FeedServer, tmp_path: 
     for page in read_manifest(batch.path(root))["pages"]:
         assert page["url"] == feed_server.url + FEED.stream(page["stream"]).path
         assert token not in json.dumps(page["params"])
+
+
+def test_a_page_nested_too_deeply_is_a_payload_error(tmp_path: Path) -> None:
+    """A page whose remark nests a phone number hundreds of arrays deep is extracted with
+    the phone replaced, or, close to Python's recursion limit (parsed, then too deep for
+    the identifier scan) and beyond it (too deep to parse), refused as a feed error in one
+    line like any bad payload; it used to end in a ``RecursionError``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from consumption_monitor.common.config import FeedEndpoint
+    from consumption_monitor.feeds.errors import FeedError
+
+    served: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(served[-1])))
+            self.end_headers()
+            self.wfile.write(served[-1])
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outcomes = {}
+    try:
+        endpoint = FeedEndpoint(f"http://127.0.0.1:{server.server_address[1]}", None)
+        for depth in [*range(800, 1000, 10), 100_000]:
+            nested = "[" * depth + '"13912345678"' + "]" * depth
+            served.append(
+                ('{"unit":"万元","total":1,"next_cursor":null,"data":[{"remark":' + nested + "}]}")
+                .encode()
+            )  # fmt: skip
+            root = tmp_path / str(depth)
+            source = HttpSource(endpoint, policy=POLICY, sleep=[].append)
+            try:
+                batch = engine.extract(FEED, PERIOD, source=source, archive_root=root)
+            except FeedError as exc:
+                assert "nested too deeply" in str(exc)
+                assert batch_dirs(root) == []
+                outcomes[depth] = "refused"
+            else:
+                pages = read_pages(root / batch.archive_dir)
+                assert pages and not any(b"13912345678" in body for _, body in pages)
+                outcomes[depth] = "extracted"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcomes[800] == "extracted" and outcomes[100_000] == "refused"

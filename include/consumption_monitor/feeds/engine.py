@@ -337,9 +337,15 @@ def extract(
     try:
         for stream in feed.streams:
             observer.stream_started(stream, attempt)
-            counts[stream.name], found = _extract_stream(
-                feed, stream, period, source, attempt, protector, budget, digest, observer
-            )
+            try:
+                counts[stream.name], found = _extract_stream(
+                    feed, stream, period, source, attempt, protector, budget, digest, observer
+                )
+            except RecursionError:  # a page parsed, but too deep to scan, encode or digest
+                raise PayloadError(
+                    f"{feed.name}/{stream.name} {period}：页面 JSON 嵌套过深，无法检查与存档 "
+                    "(a page is nested too deeply to process)"
+                ) from None
             observer.stream_finished(stream)
             if found:
                 protected[stream.name] = found
