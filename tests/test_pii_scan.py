@@ -125,3 +125,26 @@ def test_a_page_is_pseudonymised_as_record_by_record() -> None:
             list(r) for r in one_by_one if isinstance(r, dict)
         ]
         assert counted == {field: n for field, n in missing.items() if n}
+
+
+def test_a_list_of_mobiles_is_checked_as_one_by_one() -> None:
+    """``mobiles_valid`` (one NumPy step for 11-character ASCII texts) agrees with
+    ``is_valid_mobile`` on right, wrong and mixed lists."""
+    import random
+
+    from consumption_monitor.feeds.pii import is_valid_mobile, mobiles_valid
+
+    draw = random.Random(9)
+    for _ in range(500):
+        values = [
+            draw.choice("1")
+            + draw.choice("0123456789")
+            + "".join(
+                draw.choice("0123456789a٣ ") if draw.random() < 0.05 else draw.choice("0123456789")
+                for _ in range(9)
+            )
+            for _ in range(draw.randint(1, 6))
+        ]
+        if draw.random() < 0.2:
+            values.append(draw.choice(["", "1391234567", "139123456789", "23912345678"]))
+        assert mobiles_valid(values) == [is_valid_mobile(v) for v in values]

@@ -141,10 +141,7 @@ def encode_page(
     when it holds no ``NaN``/``Infinity`` token, without canonical bytes. Any other page
     takes :func:`dumps`."""
     records = doc.get(records_field) if isinstance(doc, dict) else None
-    if from_json:
-        plain = parsed_plainly(parsed_from)
-    else:
-        plain = not any(token in parsed_from for token in _NOT_JSON)
+    plain = parsed_plainly(parsed_from) if from_json else not _non_json_tokens(parsed_from)
     if isinstance(records, list) and plain:
         try:
             encoded = _sorted_encoder.encode(records)
@@ -161,6 +158,8 @@ def parsed_plainly(body: bytes) -> bool:
     library does: no ``NaN``/``Infinity`` token (read only by the standard library, written
     ``null`` by msgspec) and no number token that can parse to a float msgspec writes in
     another form or to an infinity (an exponent, 17 or more integer digits, ``0.0000``)."""
-    if any(token in body for token in _NOT_JSON):
-        return False
-    return not _FLOAT_FORMS.search(body.translate(_CLASSES))
+    return not _non_json_tokens(body) and not _FLOAT_FORMS.search(body.translate(_CLASSES))
+
+
+def _non_json_tokens(body: bytes) -> bool:
+    return any(token in body for token in _NOT_JSON)

@@ -227,17 +227,8 @@ class Pseudonymiser:
         return missing
 
     def apply(self, fields: tuple[PiiSpec, ...], record: dict[str, Any]) -> None:
-        """Replace each field by its pseudonym and validity flag (every row of a transaction
-        feed passes here: keep it lean)."""
-        for pii in fields:
-            raw = record.pop(pii.field, None)
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                record[pii.pseudonym] = None
-                record[pii.valid] = None
-                continue
-            value = normalise(pii.kind, str(raw))
-            record[pii.pseudonym] = self.pseudonym(pii.kind, value)
-            record[pii.valid] = VALIDATORS[pii.kind](value)
+        """Replace each field by its pseudonym and validity flag: one record as a page."""
+        self.apply_page(fields, [record])
 
     def protect(
         self, stream: StreamSpec, page: Page, doc: dict[str, Any]
