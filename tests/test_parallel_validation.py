@@ -3,7 +3,8 @@ while the stream is extracted, ``validation/early.py``) and the plain path (one 
 the chunks checked by the validate step) of a transaction-scale feed archive the same
 pages, give the same batch ids, build the same warehouse and record the same results
 (issue 17 §3): pseudonymisation, every check of the suite and the history checks still run,
-quarantine included."""
+quarantine included. The plain path checks one chunk a suite run (``check_rows`` unset), the
+fast paths a group of chunks a run (``validation.parallel.SuiteGroups``): the same report."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from consumption_monitor.warehouse.digest import warehouse_digest
 FEED = "tradein_transactions"
 ROWS = 2400
 CHUNK = 500  # a chunk a page: three chunks (pages of 1,000 rows)
+GROUP = 2000  # fast paths: chunks 1 and 2 checked by one suite run, chunk 3 by another
 
 
-def _spec() -> FeedSpec:
+def _spec(check_rows: int | None = GROUP) -> FeedSpec:
     spec = load_feed(FEED)
-    stream = dataclasses.replace(spec.streams[0], chunk_rows=CHUNK)
+    stream = dataclasses.replace(spec.streams[0], chunk_rows=CHUNK, check_rows=check_rows)
     return dataclasses.replace(spec, streams=(stream,))
 
 
@@ -50,13 +52,15 @@ def _results(url: str) -> dict[str, list[tuple]]:
         return {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in queries.items()}
 
 
-def _build(tmp_path, monkeypatch, workers: int, name: str, *, early_checks: bool = False) -> str:
+def _build(
+    tmp_path, monkeypatch, workers: int, name: str, *, early_checks: bool = False, spec=None
+) -> str:
     url = f"sqlite:///{tmp_path / f'{name}.db'}"
     monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / name))
     monkeypatch.setenv(early.ENABLED_ENV, "1" if early_checks else "0")
     monkeypatch.setenv(WORKERS_ENV, str(workers))
     monkeypatch.setenv(protect_workers.WORKERS_ENV, str(workers))
-    spec = _spec()
+    spec = spec or _spec()
     for period in ("2025-03", "2025-04"):  # April's history checks read March's rows
         run_period(spec, period, url=url)
     return url
@@ -67,7 +71,7 @@ def _plain(feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
     feed_server.faults.add("bad_rows", period="2025-04")
     feed_server.faults.add("personal_data", period="2025-03")
-    return _build(tmp_path, monkeypatch, 1, "plain")
+    return _build(tmp_path, monkeypatch, 1, "plain", spec=_spec(check_rows=None))
 
 
 def _assert_same(plain: str, fast: str) -> None:
@@ -85,7 +89,8 @@ def test_worker_processes_build_the_same_warehouse_as_one_process(
     plain = _plain(feed_server, tmp_path, monkeypatch)
     caplog.set_level(logging.INFO, logger="consumption_monitor.validation.parallel")
     fast = _build(tmp_path, monkeypatch, 2, "fast")
-    assert any("worker processes" in r.getMessage() for r in caplog.records)  # it ran
+    said = [r.getMessage() for r in caplog.records]
+    assert any("3 chunks in 2 groups, 2 worker processes" in m for m in said), said  # it ran
     assert protect_workers.workers() == 2
     _assert_same(plain, fast)
 
@@ -116,3 +121,49 @@ def test_chunk_plan_matches_the_chunks_read_in_order(feed_server, tmp_path, monk
         chunks = list(iter_chunks(_spec(), batch_dir, "transactions", size))
         assert plan is not None
         assert [first for first, _ in plan] == [first for first, _ in chunks]
+
+
+def test_a_group_checks_its_chunks_as_one_run_a_chunk_would(feed_server) -> None:
+    """Merged outcomes and critical failures by row of chunks checked in groups equal those
+    of one suite run a chunk; a chunk lacking a column starts its own group, where the
+    missing column fails (not hidden by the nulls a concatenation would give it)."""
+    from consumption_monitor.common.periods import Period
+    from consumption_monitor.feeds.frames import to_frame
+    from consumption_monitor.validation.chunked import _merge
+    from consumption_monitor.validation.parallel import SuiteGroups
+
+    period = Period.parse("2025-03")
+    records = [tradein_data.row_at(period, i) for i in range(90)]
+    records[5]["category"] = "不存在的品类"  # a critical failure in the first chunk
+    records[47]["price"] = -1
+    for record in records[60:]:
+        del record["category"]
+    stream = load_feed(FEED).streams[0]
+    chunks = [to_frame(stream, records[i : i + 20], i) for i in range(0, 90, 20)]
+
+    def merged(check_rows: int | None):
+        groups = SuiteGroups(dataclasses.replace(stream, check_rows=check_rows), "2025-03", {})
+        results = [r for chunk in chunks for r in groups.add(chunk)] + groups.flush()
+        assert len(results) == len(chunks)
+        outcomes: dict = {}
+        failed: dict[int, list[str]] = {}
+        for chunk_outcomes, rows in results:
+            for o in chunk_outcomes:
+                outcomes[o.index] = _merge(outcomes.get(o.index), o)
+            for row, labels in rows.items():
+                failed.setdefault(row, []).extend(labels)
+        for o in outcomes.values():
+            o.unexpected_rows = []  # positions in a run's frame; the report keeps batch rows
+        return outcomes, failed, [len(outs) for outs, _ in results]
+
+    one, one_failed, one_counts = merged(None)
+    grouped, grouped_failed, counts = merged(10**6)
+    assert counts[:2] == [0, 0] and counts[2] > 0 and counts[3] == 0 and counts[4] > 0
+    assert one_counts == [counts[2]] * 3 + [counts[4]] * 2
+    assert grouped == one and grouped_failed == one_failed
+    assert {5, 47} <= set(one_failed)
+    exists = [
+        o for o in grouped.values()
+        if o.expectation_type == "expect_column_to_exist" and o.column == "category"
+    ]  # fmt: skip
+    assert len(exists) == 1 and not exists[0].success

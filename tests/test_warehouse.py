@@ -84,6 +84,21 @@ def test_only_a_string_column_is_an_identifier() -> None:
         _column({"name": "n", "type": "integer", "identifier": True}, "x")
 
 
+def test_chunk_and_check_rows_are_positive_and_check_rows_groups_chunks() -> None:
+    from consumption_monitor.feeds.spec import SpecError, _stream
+
+    def stream(**extra):
+        raw = {"name": "s", "table": "t", "path": "/s", "keys": ["k"], "columns": [{"name": "k"}]}
+        return _stream({**raw, **extra}, "f")
+
+    assert stream(chunk_rows=10, check_rows=40).check_rows == 40
+    with pytest.raises(SpecError, match="check_rows groups chunks: it needs chunk_rows"):
+        stream(check_rows=40)
+    for bad in (0, -5, True, "50000"):
+        with pytest.raises(SpecError, match="must be a positive integer"):
+            stream(chunk_rows=bad)
+
+
 def test_a_clean_period_loads_everything(feed_server, warehouse_url: str) -> None:
     out = run_period("retail_monthly", "2024-03", url=warehouse_url)
     assert out["validation"]["verdict"] == "passed"

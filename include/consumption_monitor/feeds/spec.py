@@ -235,6 +235,9 @@ class StreamSpec:
     # the column quarantine listings group by (``audit_key``, e.g. the enterprise USCC).
     pii: tuple[PiiSpec, ...] = ()
     chunk_rows: int | None = None
+    # Consecutive chunks checked by one suite run, up to this many rows (None: one run a
+    # chunk). Typing, spooling and loading stay per chunk (``validation/parallel.py``).
+    check_rows: int | None = None
     staging: bool = True
     history_checks: tuple[CheckSpec, ...] = ()
     audit_key: str | None = None
@@ -361,6 +364,12 @@ def _stream(raw: dict[str, Any], feed: str) -> StreamSpec:
         rollup=_rollup(rollup, {c.name for c in columns}, where) if rollup else None,
         **raw,
     )
+    for name in ("chunk_rows", "check_rows"):
+        value = getattr(stream, name)
+        if value is not None and (type(value) is not int or value < 1):
+            raise SpecError(f"{where}: {name} must be a positive integer")
+    if stream.check_rows and not stream.chunk_rows:
+        raise SpecError(f"{where}: check_rows groups chunks: it needs chunk_rows")
     names = set(stream.column_names)
     missing = [k for k in stream.keys if k not in names]
     if missing:

@@ -11,11 +11,12 @@ stream, a fresh interpreter (``python -m consumption_monitor.validation.early``;
 as the extract runs threads), and tells it each chunk as soon as its last page is archived
 (the chunks :func:`feeds.engine.iter_chunks` reads, cut by the same ``ChunkCutter``). The
 worker reads, types and spools the chunk where the load reads typed chunks
-(``feeds.typed_cache``) and runs the stream's suite on it (``validation.parallel.check_chunk``,
-the same function the validation workers run), writing the outcomes beside the frame. At
-the end of the stream the extract waits for it and marks the spool complete with a
-*fingerprint* of what the checks depended on (the code and suites, the stream's spec, the
-period, the library versions); the commit moves the spool to its batch.
+(``feeds.typed_cache``) and runs the stream's suite a group of chunks at a time
+(``validation.parallel.SuiteGroups``, as the validation workers do), writing each chunk's
+outcomes beside its frame. At the end of the stream the extract waits for it and marks the
+spool complete with a *fingerprint* of what the checks depended on (the code and suites,
+the stream's spec, the period, the library versions); the commit moves the spool to its
+batch.
 
 The validate step then takes these outcomes instead of checking the chunks again, if the
 spool is complete and its fingerprint is the one it would check with now; otherwise it
@@ -23,7 +24,7 @@ checks the chunks itself, as before. The checks that need every chunk or the war
 (history checks, the stream's profile) stay in the validate step, fed from the spooled
 frames. It is only a cache: a worker that fails, is killed or is late leaves a warning in
 the extract's log and the validation to the validate step, never a failed extract.
-``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one chunk at a time. The
+``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one group of chunks at a time. The
 worker starts with the stream's first whole chunk: a stream within one chunk (most months of
 a district, every test batch) is checked by the validate step in its own process, as an
 interpreter and GX's import (~3 s) cost more than one chunk's checks.
@@ -328,8 +329,9 @@ def checked(stream: StreamSpec, period: str, path: Path) -> Iterator[Checked] | 
 
 
 def _work(path: Path) -> int:
-    """The worker: check each chunk whose number arrives on stdin, until stdin closes."""
-    from consumption_monitor.validation.parallel import ChunkJob, check_chunk
+    """The worker: type and spool each chunk whose number arrives on stdin, check them a
+    group at a time (``parallel.SuiteGroups``), until the extract says ``end``."""
+    from consumption_monitor.validation import parallel
 
     with open(path / JOB, "rb") as fh:
         job: dict[str, Any] = pickle.load(fh)  # written by the extract that started us
@@ -337,21 +339,31 @@ def _work(path: Path) -> int:
     stream = feed.stream(job["stream"])
     import great_expectations  # noqa: F401  while the first chunk is still being fetched
 
+    groups = parallel.SuiteGroups(stream, job["period"], parallel._RUNNERS)
+    waiting: list[int] = []  # chunks typed, their group not checked yet
+
+    def write(results: list[parallel.ChunkResult]) -> None:
+        for result in results:
+            index = waiting.pop(0)
+            partial = path / f"{index:06d}.out.partial"
+            with open(partial, "wb") as fh:
+                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            partial.rename(_outcome_file(path, index))
+
     for line in sys.stdin.buffer:
         if line == END:
+            write(groups.flush())
             return 0
         index = int(line)
         chunk = json.loads(_job_file(path, index).read_text(encoding="utf-8"))
-        result = check_chunk(
-            ChunkJob(
+        frame = parallel.typed_chunk(
+            parallel.ChunkJob(
                 feed, stream, job["period"], Path(job["pages"]), chunk["first"], chunk["pages"],
                 typed_cache.chunk_file(path, index),
             )
         )  # fmt: skip
-        partial = path / f"{index:06d}.out.partial"
-        with open(partial, "wb") as fh:
-            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        partial.rename(_outcome_file(path, index))
+        waiting.append(index)
+        write(groups.add(frame))
     return 1  # the extract stopped without saying so: what was checked is not complete
 
 

@@ -238,18 +238,18 @@ def _run_suite(
 Runners = dict[tuple[str, ...], SuiteRunner]  # one per set of columns present
 
 
-def _check_stream(
-    stream: StreamSpec,
-    frame: pd.DataFrame,
-    ctx: DeriveContext,
-    period: str,
-    runners: Runners | None = None,
+def derive_frame(stream: StreamSpec, frame: pd.DataFrame, ctx: DeriveContext) -> pd.DataFrame:
+    """The frame with its check columns derived, indexed by position (GX reports
+    positions)."""
+    return apply(stream.derive, frame.reset_index(drop=True), stream.name, ctx)
+
+
+def suite_outcomes(
+    stream: StreamSpec, frame: pd.DataFrame, period: str, runners: Runners | None = None
 ) -> tuple[list[Outcome], dict[int, list[str]]]:
-    """Derive, run the stream's suite (file and spec checks) on one frame; outcomes and the
+    """Run the stream's suite (file and spec checks) on a derived frame; outcomes and the
     critical failures by row (``_row``, the position in the whole batch). ``runners``
     keeps the GX runner of each column set across the chunks of a batch."""
-    frame = frame.reset_index(drop=True)  # GX reports positions
-    frame = apply(stream.derive, frame, stream.name, ctx)
     present = tuple(c for c in stream.column_names if c in frame.columns)
     # code lists live in the spec (one source for templates and checks): suites refer
     # to them as {"$PARAMETER": "choices_<column>"}
@@ -268,12 +268,25 @@ def _check_stream(
         if o.exception:
             log.info("%s: %s could not run: %s", stream.name, o.label(), o.exception)
     rows: dict[int, list[str]] = {}
+    row_numbers = frame[ROW]
     for outcome in outcomes:
         if outcome.severity != "critical":
             continue
         for position in outcome.unexpected_rows:
-            rows.setdefault(int(frame[ROW].iat[position]), []).append(outcome.label())
+            rows.setdefault(int(row_numbers.iat[position]), []).append(outcome.label())
     return outcomes, rows
+
+
+def _check_stream(
+    stream: StreamSpec,
+    frame: pd.DataFrame,
+    ctx: DeriveContext,
+    period: str,
+    runners: Runners | None = None,
+) -> tuple[list[Outcome], dict[int, list[str]]]:
+    """Derive and run the stream's suite on one frame (:func:`derive_frame`,
+    :func:`suite_outcomes`)."""
+    return suite_outcomes(stream, derive_frame(stream, frame, ctx), period, runners)
 
 
 def _warned_row_keys(
