@@ -95,7 +95,8 @@ def test_a_page_is_archived_with_the_values_received_and_its_canonical_bytes() -
     """``encode_page`` on pages as a server sends them (any float form, numbers beyond a
     double's range, NaN tokens): the archived body parses to the values received, and
     the canonical bytes it returns are the standard library's. A ``1e999`` (an infinity
-    once parsed by the standard library) used to be archived as ``null``."""
+    once parsed by the standard library) used to be archived as ``null``, and still was
+    after a space or a line break (a pretty-printed page)."""
     import random
 
     from consumption_monitor.feeds.jsoncodec import encode_page, loads
@@ -111,20 +112,29 @@ def test_a_page_is_archived_with_the_values_received_and_its_canonical_bytes() -
               "1e999", "-1e999", "1e-999", "NaN", "Infinity", "12", "-0.0", "9.999e15", "0.0001",
               '"1e999"', '"a,1e5"', '"TI2025E123"', "true", "null"]  # fmt: skip
     rng = random.Random(23)
+    spaces = ["", "", " ", "\n  ", "\t", "\r\n"]  # servers may pretty-print
+
+    def ws() -> str:
+        return rng.choice(spaces)
+
     for _ in range(2000):
-        records = ",".join(
-            "{" + ",".join(f'"k{j}":{rng.choice(tokens)}' for j in range(rng.randint(1, 4))) + "}"
+        records = f",{ws()}".join(
+            "{"
+            + f",{ws()}".join(
+                f'"k{j}"{ws()}:{ws()}{rng.choice(tokens)}{ws()}' for j in range(rng.randint(1, 4))
+            )
+            + "}"
             for _ in range(rng.randint(0, 3))
         )
-        body = f'{{"data":[{records}],"next":null}}'.encode()
+        body = f'{{"data":[{ws()}{records}{ws()}],"next":null}}'.encode()
         doc = loads(body)
         archived, canonical = encode_page(doc, "data", body, from_json=True)
         assert same(loads(archived), json.loads(body)), body
         if canonical is not None:
             assert canonical == std(json.loads(body)["data"]), body
-    body = b'{"data":[{"price":1e999}]}'
-    archived, _ = encode_page(loads(body), "data", body, from_json=True)
-    assert b"Infinity" in archived and b"null" not in archived
+    for body in (b'{"data":[{"price":1e999}]}', b'{"data": [{"price": 1e999}]}'):
+        archived, _ = encode_page(loads(body), "data", body, from_json=True)
+        assert b"Infinity" in archived and b"null" not in archived, body
 
 
 def test_a_lone_surrogate_escape_becomes_the_replacement_character() -> None:
