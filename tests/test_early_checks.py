@@ -55,6 +55,24 @@ def _rows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(early.ENABLED_ENV, "1")
 
 
+def _edited_suites(tmp_path: Path) -> tuple[Path, int]:
+    """A copy of the suites with a warning added to the trade-in suite (every row fails
+    it); returns the folder and the added expectation's index."""
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    for file in (REPO / "expectations").iterdir():
+        (suites / file.name).write_bytes(file.read_bytes())
+    suite_file = suites / f"{FEED}.json"
+    suite = json.loads(suite_file.read_text(encoding="utf-8"))
+    suite["expectations"].append(
+        {"type": "expect_column_value_lengths_to_be_between", "severity": "warning",
+         "kwargs": {"column": "enterprise_name", "min_value": 0, "max_value": 2},
+         "meta": {"description": "企业名称不超过 2 个字（测试用）"}}
+    )  # fmt: skip
+    suite_file.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    return suites, len(suite["expectations"]) - 1
+
+
 def test_a_worker_killed_mid_extract_leaves_the_checks_to_the_validate_step(
     feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -87,19 +105,7 @@ def test_outcomes_checked_with_another_suite_are_not_taken(
     cache = typed_cache.cache_dir(FEED, "2025-03", batch["batch_id"], "transactions")
     assert json.loads((cache / early.MARKER).read_text())["chunks"] == 3
     # the suite is edited between the extract and the validate task
-    suites = tmp_path / "expectations"
-    suites.mkdir()
-    for file in (REPO / "expectations").iterdir():
-        (suites / file.name).write_bytes(file.read_bytes())
-    suite_file = suites / f"{FEED}.json"
-    suite = json.loads(suite_file.read_text(encoding="utf-8"))
-    before = len(suite["expectations"])
-    suite["expectations"].append(
-        {"type": "expect_column_value_lengths_to_be_between", "severity": "warning",
-         "kwargs": {"column": "enterprise_name", "min_value": 0, "max_value": 2},
-         "meta": {"description": "企业名称不超过 2 个字（测试用）"}}
-    )  # fmt: skip
-    suite_file.write_text(json.dumps(suite, ensure_ascii=False), encoding="utf-8")
+    suites, before = _edited_suites(tmp_path)
     monkeypatch.setenv("CM_EXPECTATIONS_DIR", str(suites))
     caplog.set_level(logging.INFO)
     validate_step(_spec(), batch, url=url)
@@ -114,6 +120,36 @@ def test_outcomes_checked_with_another_suite_are_not_taken(
     # the added expectation ran on every chunk
     assert tuple(added) == ("expect_column_value_lengths_to_be_between", False, ROWS)
     assert not (cache / early.MARKER).exists()  # the validate step's own spool replaced it
+
+
+def test_a_suite_edited_while_the_worker_checks_is_not_taken_as_checked(
+    feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The spool's fingerprint is what the worker started with: a suite edited (or code
+    deployed) during a long extract used to be fingerprinted at the extract's end, so the
+    worker's outcomes, checked with the suite as it was, passed as current."""
+    suites, added = _edited_suites(tmp_path)
+
+    class EditedMeanwhile(early.EarlyChecks):
+        def page_archived(self, stream, record) -> None:
+            super().page_archived(stream, record)
+            if self._worker is not None:  # the worker runs with the suite as it was
+                monkeypatch.setenv("CM_EXPECTATIONS_DIR", str(suites))
+
+    monkeypatch.setattr(early, "EarlyChecks", EditedMeanwhile)
+    caplog.set_level(logging.INFO)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    run_period(_spec(), "2025-03", url=url)
+    said = _said(caplog)
+    assert any("3 chunks checked during the extract" in m for m in said), said
+    assert any("checked during the extract are out of date" in m for m in said), said
+    assert not any("taken from the extract" in m for m in said)
+    with engine_for(url).connect() as conn:
+        row = conn.execute(
+            text("select success, unexpected_count from audit_validation_result "
+                 "where expectation_index = :i"), {"i": added},
+        ).one()  # fmt: skip
+    assert tuple(row) == (False, ROWS)  # the edited suite ran on every row
 
 
 def test_a_failed_extract_leaves_no_spool_and_no_worker(

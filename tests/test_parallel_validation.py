@@ -123,41 +123,53 @@ def test_chunk_plan_matches_the_chunks_read_in_order(feed_server, tmp_path, monk
         assert [first for first, _ in plan] == [first for first, _ in chunks]
 
 
-def test_a_group_checks_its_chunks_as_one_run_a_chunk_would(feed_server) -> None:
-    """Merged outcomes and critical failures by row of chunks checked in groups equal those
-    of one suite run a chunk; a chunk lacking a column starts its own group, where the
-    missing column fails (not hidden by the nulls a concatenation would give it)."""
-    from consumption_monitor.common.periods import Period
-    from consumption_monitor.feeds.frames import to_frame
+def _checked_in_groups(chunks: list, check_rows: int | None):
+    """The chunks' merged outcomes by index, critical failures by row, and how many
+    outcomes each chunk carried, checked with ``check_rows`` (None: one run a chunk)."""
     from consumption_monitor.validation.chunked import _merge
     from consumption_monitor.validation.parallel import SuiteGroups
 
-    period = Period.parse("2025-03")
-    records = [tradein_data.row_at(period, i) for i in range(90)]
+    stream = dataclasses.replace(load_feed(FEED).streams[0], check_rows=check_rows)
+    groups = SuiteGroups(stream, "2025-03", {})
+    results = [r for chunk in chunks for r in groups.add(chunk)] + groups.flush()
+    assert len(results) == len(chunks)
+    outcomes: dict = {}
+    failed: dict[int, list[str]] = {}
+    for chunk_outcomes, rows in results:
+        for o in chunk_outcomes:
+            outcomes[o.index] = _merge(outcomes.get(o.index), o)
+        for row, labels in rows.items():
+            failed.setdefault(row, []).extend(labels)
+    for o in outcomes.values():
+        o.unexpected_rows = []  # positions in a run's frame; the report keeps batch rows
+    return outcomes, failed, [len(outs) for outs, _ in results]
+
+
+def _chunks(records: list[dict], size: int = 20) -> list:
+    from consumption_monitor.feeds.frames import to_frame
+
+    stream = load_feed(FEED).streams[0]
+    return [to_frame(stream, records[i : i + size], i) for i in range(0, len(records), size)]
+
+
+def _records(n: int) -> list[dict]:
+    from consumption_monitor.common.periods import Period
+
+    return [tradein_data.row_at(Period.parse("2025-03"), i) for i in range(n)]
+
+
+def test_a_group_checks_its_chunks_as_one_run_a_chunk_would() -> None:
+    """Merged outcomes and critical failures by row of chunks checked in groups equal those
+    of one suite run a chunk; a chunk lacking a column starts its own group, where the
+    missing column fails (not hidden by the nulls a concatenation would give it)."""
+    records = _records(90)
     records[5]["category"] = "不存在的品类"  # a critical failure in the first chunk
     records[47]["price"] = -1
     for record in records[60:]:
         del record["category"]
-    stream = load_feed(FEED).streams[0]
-    chunks = [to_frame(stream, records[i : i + 20], i) for i in range(0, 90, 20)]
-
-    def merged(check_rows: int | None):
-        groups = SuiteGroups(dataclasses.replace(stream, check_rows=check_rows), "2025-03", {})
-        results = [r for chunk in chunks for r in groups.add(chunk)] + groups.flush()
-        assert len(results) == len(chunks)
-        outcomes: dict = {}
-        failed: dict[int, list[str]] = {}
-        for chunk_outcomes, rows in results:
-            for o in chunk_outcomes:
-                outcomes[o.index] = _merge(outcomes.get(o.index), o)
-            for row, labels in rows.items():
-                failed.setdefault(row, []).extend(labels)
-        for o in outcomes.values():
-            o.unexpected_rows = []  # positions in a run's frame; the report keeps batch rows
-        return outcomes, failed, [len(outs) for outs, _ in results]
-
-    one, one_failed, one_counts = merged(None)
-    grouped, grouped_failed, counts = merged(10**6)
+    chunks = _chunks(records)
+    one, one_failed, one_counts = _checked_in_groups(chunks, None)
+    grouped, grouped_failed, counts = _checked_in_groups(chunks, 10**6)
     assert counts[:2] == [0, 0] and counts[2] > 0 and counts[3] == 0 and counts[4] > 0
     assert one_counts == [counts[2]] * 3 + [counts[4]] * 2
     assert grouped == one and grouped_failed == one_failed
@@ -167,3 +179,29 @@ def test_a_group_checks_its_chunks_as_one_run_a_chunk_would(feed_server) -> None
         if o.expectation_type == "expect_column_to_exist" and o.column == "category"
     ]  # fmt: skip
     assert len(exists) == 1 and not exists[0].success
+
+
+def test_mostly_counts_the_values_checked_whatever_the_chunking() -> None:
+    """``mostly`` and ``unexpected_percent`` of merged chunks are GX's on the whole batch:
+    over the values a column check does not skip as null. Half the groups null and 6 of the
+    other 50 unknown: 12 % unexpected, below ``mostly: 0.9`` (over every row it was 6 %, and
+    the chunked month passed what one GX run fails)."""
+    records = _records(100)
+    for i in range(0, 100, 2):
+        records[i]["category_group"] = None
+    for i in range(1, 13, 2):
+        records[i]["category_group"] = "不存在的大类"
+    chunks = _chunks(records)
+    one_run, _, counts = _checked_in_groups(chunks, 10**6)
+    assert counts == [0, 0, 0, 0, len(one_run)]  # all five chunks in one GX run
+    per_chunk, _, _ = _checked_in_groups(chunks, None)
+    [index] = [
+        o.index for o in one_run.values()
+        if o.expectation_type == "expect_column_values_to_be_in_set"
+        and o.column == "category_group"
+    ]  # fmt: skip
+    for outcomes in (one_run, per_chunk):
+        o = outcomes[index]
+        assert (o.element_count, o.missing_count, o.unexpected_count) == (100, 50, 6)
+        assert o.unexpected_percent == pytest.approx(12.0)
+        assert not o.success

@@ -42,20 +42,27 @@ Quarantined = dict[str, dict[int, dict[str, Any]]]  # stream -> row -> record as
 
 
 def _merge(total: Outcome | None, part: Outcome) -> Outcome:
-    """Sum two chunks' results of one expectation; success re-decided on the totals."""
+    """Sum two chunks' results of one expectation; success re-decided on the totals as GX
+    decides it: ``unexpected_percent`` and ``mostly`` over the values the check did not skip
+    as null (``missing_count``). Counted over every row, as before 2026-12-01, a column
+    check with ``mostly: 0.9`` passed on a chunked month with 1 bad value of 9 beside 11
+    nulls, which GX fails on the same rows: the verdict depended on the chunking."""
     if total is None:
         return replace(part, unexpected_rows=list(part.unexpected_rows))
     elements = (total.element_count or 0) + (part.element_count or 0)
     unexpected = (total.unexpected_count or 0) + (part.unexpected_count or 0)
+    if total.missing_count is not None or part.missing_count is not None:
+        total.missing_count = (total.missing_count or 0) + (part.missing_count or 0)
+    checked = elements - (total.missing_count or 0)
     total.element_count = elements
     total.unexpected_count = unexpected
-    total.unexpected_percent = 100.0 * unexpected / elements if elements else 0.0
+    total.unexpected_percent = 100.0 * unexpected / checked if checked else 0.0
     total.sample = (total.sample + part.sample)[:SAMPLE_SIZE]
     total.unexpected_rows = total.unexpected_rows + part.unexpected_rows
     total.exception = total.exception or part.exception
     mostly = total.kwargs.get("mostly")
-    if mostly is not None and total.exception is None and elements:
-        total.success = (1 - unexpected / elements) >= float(mostly)
+    if mostly is not None and total.exception is None and checked:
+        total.success = (1 - unexpected / checked) >= float(mostly)
     else:
         total.success = total.success and part.success
     return total

@@ -24,10 +24,10 @@ checks the chunks itself, as before. The checks that need every chunk or the war
 (history checks, the stream's profile) stay in the validate step, fed from the spooled
 frames. It is only a cache: a worker that fails, is killed or is late leaves a warning in
 the extract's log and the validation to the validate step, never a failed extract.
-``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one group of chunks at a time. The
-worker starts with the stream's first whole chunk: a stream within one chunk (most months of
-a district, every test batch) is checked by the validate step in its own process, as an
-interpreter and GX's import (~3 s) cost more than one chunk's checks.
+``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one group of chunks at a
+time. The worker starts with the stream's first whole chunk: a stream within one chunk (most
+months of a district, every test batch) is checked by the validate step in its own process,
+as an interpreter and GX's import (~3 s) cost more than one chunk's checks.
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ class _Worker:
     def __init__(self, feed: FeedSpec, stream: StreamSpec, period: str, path: Path, pages: Path):
         self.spool = typed_cache.Spool(path)  # a fresh folder
         self.path = path
+        # what the worker checks with: the code and suites as they are when it starts (a
+        # deployment or a suite edited during a long extract must not pass its outcomes,
+        # checked with what was there before, as current)
+        self.fingerprint = fingerprint(stream, period)
         with open(path / JOB, "wb") as fh:
             job = {"feed": feed, "stream": stream.name, "period": period, "pages": str(pages)}
             pickle.dump(job, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -152,8 +156,9 @@ class _Worker:
         self.process.stdin.flush()
         self.sent += 1
 
-    def finish(self, deadline: float, fingerprint: str) -> None:
-        """Wait for the worker to check every chunk sent, and mark the spool complete."""
+    def finish(self, deadline: float) -> None:
+        """Wait for the worker to check every chunk sent, and mark the spool complete with
+        the fingerprint of what it started with."""
         assert self.process.stdin is not None
         # said, not only closed: processes forked meanwhile may hold the pipe open
         self.process.stdin.write(END)
@@ -172,7 +177,7 @@ class _Worker:
         if missing:
             raise EarlyChecksFailed(f"chunks {missing[:5]} were not checked")
         self.waited = time.monotonic() - waited
-        marker = {"chunks": self.sent, "fingerprint": fingerprint}
+        marker = {"chunks": self.sent, "fingerprint": self.fingerprint}
         (self.path / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         self.spool.close(self.sent)
 
@@ -238,7 +243,7 @@ class EarlyChecks(ExtractObserver):
         try:
             if rest := cutter.rest():
                 worker.send(rest)
-            worker.finish(self.deadline, fingerprint(stream, self.period))
+            worker.finish(self.deadline)
             log.info(
                 "%s %s %s: %d chunks checked during the extract (%.1f s after the last page)",
                 self.feed.name, self.period, stream.name, worker.sent, worker.waited,

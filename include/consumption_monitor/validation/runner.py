@@ -68,6 +68,9 @@ class Outcome:
     kwargs: dict[str, Any]
     unexpected_rows: list[int] = field(default_factory=list)
     exception: str | None = None
+    # null values a column check skipped (GX's ``missing_count``): ``unexpected_percent`` and
+    # ``mostly`` count the others only; None where nothing is skipped (a null check)
+    missing_count: int | None = None
 
     def label(self) -> str:
         return expectation_label(self.expectation_type, self.column)
@@ -180,6 +183,7 @@ def _outcome(stream: str, suite: str, result: dict[str, Any]) -> Outcome:
         kwargs=_jsonable(kwargs),
         unexpected_rows=[int(i) for i in res.get("unexpected_index_list") or []],
         exception=message,
+        missing_count=res.get("missing_count"),
     )
 
 
