@@ -45,6 +45,16 @@ def _expectation_types(url: str) -> list[str]:
         return [r[0] for r in rows]
 
 
+def _result_at(url: str, index: int) -> tuple:
+    """The recorded type, success and unexpected count of the suite's expectation ``index``."""
+    with engine_for(url).connect() as conn:
+        row = conn.execute(
+            text("select expectation_type, success, unexpected_count from audit_validation_result "
+                 "where expectation_index = :i"), {"i": index},
+        ).one()  # fmt: skip
+    return tuple(row)
+
+
 def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records]
 
@@ -112,13 +122,8 @@ def test_outcomes_checked_with_another_suite_are_not_taken(
     said = _said(caplog)
     assert any("checked during the extract are out of date" in m for m in said), said
     assert not any("taken from the extract" in m for m in said)
-    with engine_for(url).connect() as conn:
-        added = conn.execute(
-            text("select expectation_type, success, unexpected_count from audit_validation_result "
-                 "where expectation_index = :i"), {"i": before},
-        ).one()  # fmt: skip
     # the added expectation ran on every chunk
-    assert tuple(added) == ("expect_column_value_lengths_to_be_between", False, ROWS)
+    assert _result_at(url, before) == ("expect_column_value_lengths_to_be_between", False, ROWS)
     assert not (cache / early.MARKER).exists()  # the validate step's own spool replaced it
 
 
@@ -144,12 +149,8 @@ def test_a_suite_edited_while_the_worker_checks_is_not_taken_as_checked(
     assert any("3 chunks checked during the extract" in m for m in said), said
     assert any("checked during the extract are out of date" in m for m in said), said
     assert not any("taken from the extract" in m for m in said)
-    with engine_for(url).connect() as conn:
-        row = conn.execute(
-            text("select success, unexpected_count from audit_validation_result "
-                 "where expectation_index = :i"), {"i": added},
-        ).one()  # fmt: skip
-    assert tuple(row) == (False, ROWS)  # the edited suite ran on every row
+    # the edited suite ran on every row
+    assert _result_at(url, added) == ("expect_column_value_lengths_to_be_between", False, ROWS)
 
 
 def test_a_failed_extract_leaves_no_spool_and_no_worker(
