@@ -138,15 +138,28 @@ def _dump_core(db: str, work: Path) -> Path:
     return csv
 
 
+def _core_indexes() -> list[str]:
+    """The core table's primary key and indexes (the feed spec's keys and indexes, as
+    ``warehouse/schema.py`` declares them), as statements on a table ``{t}``."""
+    from consumption_monitor.feeds.spec import load_feed
+    from consumption_monitor.warehouse import schema
+
+    core = schema.core(load_feed("tradein_transactions").stream("transactions"))
+
+    def names(columns) -> str:
+        return ", ".join(c.name for c in columns)
+
+    return [
+        f"alter table {{t}} add primary key ({names(core.primary_key.columns)})",
+        *(f"create index on {{t}} ({names(index.columns)})" for index in core.indexes),
+    ]
+
+
 def _copy_bounds(db: str, csv: Path) -> dict[str, float]:
     """psql \\copy of the loaded rows into a table with the core table's keys and indexes,
     and into an unindexed one followed by building the same indexes (seconds each)."""
     dsn = _db_url(db, "postgresql")
-    indexes = [
-        "alter table {t} add primary key (period, order_id)",
-        "create index on {t} (order_id)",
-        "create index on {t} (consumer_key, category)",
-    ]
+    indexes = _core_indexes()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("drop table if exists bound_keyed, bound_late")
         conn.execute(f"create table bound_keyed (like {CORE} including defaults)")

@@ -92,7 +92,7 @@ def test_reload_swaps_the_month_and_keeps_one_partition(feed_server, pg_database
             text("select count(*) from pg_indexes where schemaname = :s and tablename = :t"),
             {"s": partitions.SCHEMA, "t": before[0][0]},
         ).scalar()
-    assert indexes == 3  # primary key, order_id, (consumer_key, category)
+    assert indexes == 2  # primary key (order_id, period), (consumer_key, category)
     # a reload of the same batch replaces the partition (a new table), same rows
     with engine_for(url).begin() as conn:
         conn.execute(
@@ -210,3 +210,112 @@ def test_sqlite_keeps_one_table_and_reloads_in_place(feed_server, sqlite_url) ->
     load_step(FEED, batch, url=sqlite_url)
     assert _month_count(sqlite_url) == loaded
     assert schema.core(load_feed(FEED).stream("transactions")).name == CORE
+
+
+def _month_tables(url: str) -> list[str]:
+    return [name for name, _ in _partitions(url) if name.startswith(f"{CORE}_2025_03_")]
+
+
+@pytest.mark.postgres
+def test_a_load_failing_after_its_side_connections_committed_leaves_no_build_table(
+    feed_server, pg_database
+) -> None:
+    """The build table is filled and indexed on side connections that commit; a load whose
+    own transaction then fails (here the audit insert after the swap, refused by a trigger)
+    must drop it and leave the old month as it was."""
+    url = pg_database
+    first = run_period(FEED, PERIOD, url=url)
+    before = _partitions(url)
+    digest = table_digest(engine_for(url), CORE)
+    with engine_for(url).begin() as conn:
+        conn.execute(
+            text(
+                "create function refuse() returns trigger language plpgsql as "
+                "$$ begin raise exception 'audit refused'; end $$"
+            )
+        )
+        conn.execute(
+            text(
+                "create trigger refuse before insert on audit_load_run "
+                "for each row execute function refuse()"
+            )
+        )
+    with pytest.raises(Exception, match="audit refused"):
+        load_step(FEED, first["batch"], url=url)
+    assert _partitions(url) == before
+    assert table_digest(engine_for(url), CORE) == digest
+
+
+@pytest.mark.postgres
+def test_a_duplicate_key_fails_the_load_at_its_index_and_leaves_the_old_month(
+    feed_server, pg_database
+) -> None:
+    """Rows that bypass the history check's quarantine with a repeated order id: the side
+    connection's unique index build refuses them, and nothing of the build is left."""
+    url = pg_database
+    first = run_period(FEED, PERIOD, url=url)
+    before = _partitions(url)
+    spec = load_feed(FEED)
+    stream = dataclasses.replace(spec.stream("transactions"), chunk_rows=1000)
+    ref = {k: v for k, v in first["batch"].items() if k not in ("revision", "stage")}
+    batch_dir = ExtractedBatch.from_dict(ref).path()
+
+    def frames() -> Iterator[pd.DataFrame]:  # the last chunk repeats the first order id
+        chunks = list(iter_frames(spec, batch_dir, stream))
+        chunks[-1].loc[chunks[-1].index[-1], "order_id"] = chunks[0]["order_id"].iloc[0]
+        yield from chunks
+
+    with pytest.raises(Exception, match=r"duplicate key|could not create unique index"):
+        load_batch(
+            engine_for(url), spec, PERIOD, first["batch"]["batch_id"], {"transactions": frames()}
+        )
+    assert _partitions(url) == before
+    assert _month_count(url) == first["load"]["rows"]["transactions"]
+
+
+@pytest.mark.postgres
+def test_a_dead_loads_build_table_is_dropped_by_the_next_load_of_its_month(
+    feed_server, pg_database
+) -> None:
+    url = pg_database
+    first = run_period(FEED, PERIOD, url=url)
+    run_period(FEED, "2025-04", url=url)
+    core = schema.core(load_feed(FEED).stream("transactions"))
+    with engine_for(url).begin() as conn:  # what a killed load leaves: committed, unattached
+        orphan = partitions.create_build_table(conn, core, "period", PERIOD)
+        other = partitions.create_build_table(conn, core, "period", "2025-04")
+    assert orphan in _month_tables(url)
+    load_step(FEED, first["batch"], url=url)
+    left = [name for name, _ in _partitions(url)]
+    assert orphan not in left
+    assert other in left  # another month's is that month's next load's business
+    assert len(_month_tables(url)) == 1  # the attached month alone
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("streams", ["1", "3"])
+def test_the_copy_streams_load_the_same_month(
+    feed_server, pg_database, monkeypatch: pytest.MonkeyPatch, streams: str
+) -> None:
+    """One COPY stream or several (``CM_LOAD_COPY_STREAMS``): the same rows, keys and
+    rollup as the default two."""
+    url = pg_database
+    first = run_period(FEED, PERIOD, url=url)
+    digest = table_digest(engine_for(url), CORE)
+    rollup = table_digest(engine_for(url), "core_tradein_monthly")
+    spec = load_feed(FEED)
+    stream = dataclasses.replace(spec.stream("transactions"), chunk_rows=700)
+    ref = {k: v for k, v in first["batch"].items() if k not in ("revision", "stage")}
+    batch_dir = ExtractedBatch.from_dict(ref).path()
+    monkeypatch.setenv("CM_LOAD_COPY_STREAMS", streams)
+    again = load_batch(
+        engine_for(url),
+        spec,
+        PERIOD,
+        first["batch"]["batch_id"],
+        {"transactions": iter_frames(spec, batch_dir, stream)},
+    )
+    assert again.rows["transactions"] == first["load"]["rows"]["transactions"]
+    assert table_digest(engine_for(url), CORE) == digest
+    assert table_digest(engine_for(url), "core_tradein_monthly") == rollup
+    assert len(_month_tables(url)) == 1

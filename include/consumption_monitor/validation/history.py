@@ -232,7 +232,7 @@ class UniqueAcrossPeriods(HistoryCheck):
             present=True,
         )
         core = schema.core(self.stream)
-        other_periods = select(core.c[column]).where(core.c[self.stream.keys[0]] != self.period)
+        other_periods = select(core.c[column]).where(core.c.period != self.period)
         ids = pa.array(values[present])
         known = {row[0] for row in self._matching(other_periods, core.c[column], ids)}
         if known:

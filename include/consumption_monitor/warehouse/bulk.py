@@ -21,7 +21,10 @@ compares both with.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -29,9 +32,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg.copy import QueuedLibpqWriter
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Engine, Table, insert
 
 COPY_CHUNK = 10_000
+COPY_STREAMS_ENV = "CM_LOAD_COPY_STREAMS"
+DEFAULT_COPY_STREAMS = 2
 NULL = "\\N"  # COPY text format's null
 _SPECIAL = ("\\", "\t", "\n", "\r")  # what COPY text format escapes in a value
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -80,18 +85,99 @@ def write_frames(
     statement = _copy_statement(_target(table), columns)
     with raw.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for frame in frames:
-            if frame.empty:
-                continue
-            text = arrow_text(frame, columns)
-            if text is None:
-                text = copy_text(frame, columns)
-            if text is None:  # a value the column encoders do not know: the row way
-                for row in frame_rows(frame, columns):
-                    copy.write_row(row)
-            else:
-                copy.write(text)
-            count += len(frame)
+            count += _copy_frame(copy, frame, columns)
     return count
+
+
+def _copy_frame(copy: Any, frame: pd.DataFrame, columns: Sequence[str]) -> int:
+    """Send one frame through an open COPY; returns its rows."""
+    if frame.empty:
+        return 0
+    text = arrow_text(frame, columns)
+    if text is None:
+        text = copy_text(frame, columns)
+    if text is None:  # a value the column encoders do not know: the row way
+        for row in frame_rows(frame, columns):
+            copy.write_row(row)
+    else:
+        copy.write(text)
+    return len(frame)
+
+
+def copy_streams() -> int:
+    """COPY streams of a side-built load (:func:`copy_frames_side_by_side`):
+    ``CM_LOAD_COPY_STREAMS``, default 2."""
+    raw = os.environ.get(COPY_STREAMS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_COPY_STREAMS
+    try:
+        streams = int(raw)
+    except ValueError:
+        raise ValueError(f"{COPY_STREAMS_ENV} must be a whole number, not {raw!r}") from None
+    return max(1, streams)
+
+
+def copy_frames_side_by_side(
+    engine: Engine, table: str, columns: Sequence[str], frames: Iterable[pd.DataFrame]
+) -> int:
+    """Append the frames to ``table`` through :func:`copy_streams` COPY streams at once, each
+    on a connection of its own that commits when its stream ends; returns the count.
+
+    For a table no reader sees yet (a month's build table, ``warehouse/partitions.py``):
+    the rows are committed, so the caller drops the table if anything fails. Each stream
+    takes the next frame from ``frames`` (read one at a time, under a lock) and encodes and
+    sends it while the others do the same, so at most one frame per stream is held. Why
+    (1M trade-in rows, 2 cores, 2026-12-01): PostgreSQL parses a COPY on one core; the
+    month's rows took 2.3 s in one COPY and 1.45 s in two, the halves side by side. A
+    stream that fails stops the others and its error is raised; the frames' own errors
+    (reading the spool) likewise."""
+    streams = copy_streams()
+    source = iter(frames)
+    lock = threading.Lock()
+    failed = threading.Event()
+    statement = _copy_statement(table, columns)
+
+    def next_frame() -> pd.DataFrame | None:
+        with lock:
+            if failed.is_set():
+                return None
+            try:
+                return next(source)
+            except StopIteration:
+                return None
+            except BaseException:
+                failed.set()
+                raise
+
+    def stream() -> int:
+        count = 0
+        try:
+            with engine.begin() as conn:  # commits when the stream ends, else rolls back
+                raw = conn.connection.driver_connection
+                with (
+                    raw.cursor() as cur,
+                    cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy,
+                ):
+                    while (frame := next_frame()) is not None:
+                        count += _copy_frame(copy, frame, columns)
+                    if failed.is_set():
+                        raise _Stopped
+        except BaseException:
+            failed.set()
+            raise
+        return count
+
+    with ThreadPoolExecutor(streams, thread_name_prefix="copy") as pool:
+        futures = [pool.submit(stream) for _ in range(streams)]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    first = next((e for e in errors if not isinstance(e, _Stopped)), None)
+    if first is not None:
+        raise first
+    return sum(f.result() for f in futures)
+
+
+class _Stopped(Exception):
+    """A COPY stream ended because another one failed."""
 
 
 def frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> Iterator[tuple]:

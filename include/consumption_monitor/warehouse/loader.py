@@ -9,6 +9,7 @@ backfill in any order, therefore ends with the same core and mart tables.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -27,7 +28,7 @@ from consumption_monitor.feeds.frames import ROW
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.feeds.text_limits import check_lengths
 from consumption_monitor.warehouse import partitions, schema
-from consumption_monitor.warehouse.bulk import write_frames
+from consumption_monitor.warehouse.bulk import copy_frames_side_by_side, copy_streams, write_frames
 from consumption_monitor.warehouse.failures import LoadFailed
 
 log = logging.getLogger(__name__)
@@ -216,24 +217,31 @@ def load_batch(
 ) -> LoadResult:
     """Make ``batch_id`` the current version of (feed, period), atomically."""
     started_at = started_at or now()
-    with engine.begin() as conn:
-        lock_period(conn, feed.name, period)
-        revision = _loadable_revision(conn, feed, period, batch_id)
-        counts = _load_streams(conn, feed, period, batch_id, frames)
-        previous = _make_current(conn, feed, period, batch_id, counts)
-        superseded = previous if previous not in (None, batch_id) else None
-        outcome = "loaded" if previous != batch_id else "unchanged"
-        record_run(
-            conn,
-            feed=feed.name,
-            period=period,
-            step="load",
-            outcome=outcome,
-            batch_id=batch_id,
-            started_at=started_at,
-            run=run,
-            message=f"rows {counts}" + (f", superseded {superseded}" if superseded else ""),
-        )
+    built: list[str] = []  # month build tables committed on side connections
+    try:
+        with engine.begin() as conn:
+            lock_period(conn, feed.name, period)
+            revision = _loadable_revision(conn, feed, period, batch_id)
+            counts = _load_streams(conn, feed, period, batch_id, frames, built)
+            previous = _make_current(conn, feed, period, batch_id, counts)
+            superseded = previous if previous not in (None, batch_id) else None
+            outcome = "loaded" if previous != batch_id else "unchanged"
+            record_run(
+                conn,
+                feed=feed.name,
+                period=period,
+                step="load",
+                outcome=outcome,
+                batch_id=batch_id,
+                started_at=started_at,
+                run=run,
+                message=f"rows {counts}" + (f", superseded {superseded}" if superseded else ""),
+            )
+    except BaseException:
+        for name in built:  # not attached: the transaction that would have rolled back
+            with contextlib.suppress(Exception):
+                partitions.drop_table(engine, name)
+        raise
     log.info("load %s %s batch %s: %s %s", feed.name, period, batch_id, outcome, counts)
     return LoadResult(feed.name, period, batch_id, outcome, counts, superseded, revision)
 
@@ -262,14 +270,16 @@ def _load_streams(
     period: str,
     batch_id: str,
     frames: Mapping[str, pd.DataFrame | Iterable[pd.DataFrame]],
+    built: list[str],
 ) -> dict[str, int]:
-    """Rebuild the period's core rows (and rollups) of every stream; core rows per stream."""
+    """Rebuild the period's core rows (and rollups) of every stream; core rows per stream.
+    The month build tables made on side connections are added to ``built``."""
     counts: dict[str, int] = {}
     for stream in feed.streams:
         core = schema.core(stream)
         if partitions.applies(conn, stream):
             counts[stream.name] = _load_partition(
-                conn, stream, batch_id, frames[stream.name], feed.period_field, period
+                conn, stream, batch_id, frames[stream.name], feed.period_field, period, built
             )
             continue
         if stream.staging:
@@ -391,17 +401,25 @@ def _load_partition(
     frames: pd.DataFrame | Iterable[pd.DataFrame],
     period_field: str,
     period: str,
+    built: list[str],
 ) -> int:
-    """Partitioned streams on PostgreSQL: COPY the batch into a standalone table, index it,
-    rebuild the rollup from it and swap it in for the period's partition, all in the
-    caller's transaction (``warehouse/partitions.py``); returns the rows loaded."""
+    """Partitioned streams on PostgreSQL: COPY the batch into a standalone table and index
+    it on side connections, then rebuild the rollup from it and swap it in for the period's
+    partition in the caller's transaction (``warehouse/partitions.py``); returns the rows
+    loaded. The build table's name goes to ``built`` first, so the caller drops it if the
+    load fails."""
     core = schema.core(stream)
     held = quarantined_rows(conn, batch_id, stream.name)
-    name = partitions.create_build_table(conn, core, period_field, period)
+    partitions.drop_orphans(conn, core, period)
+    engine = conn.engine
+    with engine.begin() as side:
+        name = partitions.create_build_table(side, core, period_field, period)
+    built.append(name)
     chunks = _core_frames(stream, batch_id, frames, held)
     target = partitions.qualified(name)
-    count = write_frames(conn, target, _load_columns(stream), chunks)
-    partitions.index_build_table(conn, core, name)
+    count = copy_frames_side_by_side(engine, target, _load_columns(stream), chunks)
+    key_index = partitions.index_build_table(engine, core, name, copy_streams())
+    partitions.adopt_primary_key(conn, name, key_index)
     refresh_rollup(conn, stream, period_field, period, partitions.build_table(name, core))
     partitions.swap_in(conn, core, period, name)
     return count
@@ -419,7 +437,12 @@ def refresh_rollup(
 ) -> None:
     """Rebuild the period's rows of the stream's rollup from its core rows (or from
     ``source``, a partition about to be swapped in), in the caller's transaction: whoever
-    sees the new core rows sees the rollup that sums them."""
+    sees the new core rows sees the rollup that sums them.
+
+    On PostgreSQL the rows are grouped by hashing (``enable_sort`` off for the statement): a
+    rollup has few groups by design, but a month's build table has no statistics yet, and
+    the planner sorted its million rows on disk instead (1M trade-in rows, 2026-12-01:
+    1.7 s against 0.26 s)."""
     table = schema.rollup(stream)
     if table is None or stream.rollup is None:
         return
@@ -429,12 +452,19 @@ def refresh_rollup(
         _AGGREGATES[m.agg](core.c[m.column] if m.column else None) for m in stream.rollup.measures
     ]
     conn.execute(delete(table).where(table.c[period_field] == period))
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(text("set local enable_sort = off"))
+    query = select(*by, *measures).group_by(*by)
+    if source is None:  # a build table holds the period alone (its CHECK): scanned whole
+        query = query.where(core.c[period_field] == period)
     conn.execute(
         insert(table).from_select(
-            [*stream.rollup.by, *(m.name for m in stream.rollup.measures)],
-            select(*by, *measures).where(core.c[period_field] == period).group_by(*by),
+            [*stream.rollup.by, *(m.name for m in stream.rollup.measures)], query
         )
     )
+    if postgres:
+        conn.execute(text("reset enable_sort"))
 
 
 def current_frame(engine: Engine, stream: StreamSpec, period: str) -> pd.DataFrame:

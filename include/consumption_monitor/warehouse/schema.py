@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -61,7 +62,6 @@ def _feed_columns(stream: StreamSpec) -> list[Column]:
         Column(
             c.name,
             column_type(c),
-            primary_key=c.name in stream.keys,
             nullable=c.name not in stream.keys,
             comment=c.description or None,
         )
@@ -74,15 +74,18 @@ def stream_tables(stream: StreamSpec, period_field: str = "period") -> tuple[Tab
 
     Streams declared ``staging: false`` (transaction scale) have no staging table: their
     batches stay replayable from the raw archive, and the load writes core directly. The
-    period leads the primary key; ``partitioned`` streams' core is partitioned by period on
-    PostgreSQL (``warehouse/partitions.py``), one table on SQLite."""
+    primary key is the stream's keys in their declared order (the period first, except
+    where a leading identifier indexes better: trade-in); ``partitioned`` streams' core is
+    partitioned by period on PostgreSQL (``warehouse/partitions.py``), one table on
+    SQLite."""
     stg = None
     if stream.staging:
         stg = Table(
             f"stg_{stream.table}",
             metadata,
-            Column("batch_id", String(BATCH_ID), primary_key=True),
+            Column("batch_id", String(BATCH_ID), nullable=False),
             *_feed_columns(stream),
+            PrimaryKeyConstraint("batch_id", *stream.keys),
             comment=f"staging: typed rows of every accepted batch — {stream.description}",
         )
     core = Table(
@@ -90,6 +93,7 @@ def stream_tables(stream: StreamSpec, period_field: str = "period") -> tuple[Tab
         metadata,
         *_feed_columns(stream),
         Column("batch_id", String(BATCH_ID), nullable=False),
+        PrimaryKeyConstraint(*stream.keys),  # in the keys' declared order
         *(Index(None, *columns) for columns in stream.indexes),
         comment=f"core: current version per period — {stream.description}",
         **({"postgresql_partition_by": f"list ({period_field})"} if stream.partitioned else {}),
