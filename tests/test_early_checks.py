@@ -203,6 +203,35 @@ def test_a_worker_only_for_a_stream_of_more_than_one_chunk(
     assert load_step(spec, batch, url=url)["rows"]["transactions"] == ROWS
 
 
+@pytest.mark.parametrize("chunk_rows", [2000, ROWS + 1])
+def test_a_stream_announcing_more_than_one_chunk_starts_its_worker_at_its_first_page(
+    chunk_rows: int, feed_server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first page's total (2,400 rows) says the stream holds more than one chunk of
+    2,000: the worker starts then (its import overlaps the first pages), not with the first
+    whole chunk (the second page); a stream within one chunk starts none."""
+    running: list[bool] = []  # whether a worker ran when each page arrived
+
+    class Watched(early.EarlyChecks):
+        def page_archived(self, stream, record) -> None:
+            running.append(self._worker is not None)
+            super().page_archived(stream, record)
+
+    monkeypatch.setattr(early, "EarlyChecks", Watched)
+    spec = _spec()
+    stream = dataclasses.replace(spec.streams[0], chunk_rows=chunk_rows)
+    spec = dataclasses.replace(spec, streams=(stream,))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    batch = extract_step(spec, "2025-03", url=url)
+    marker = typed_cache.cache_dir(FEED, "2025-03", batch["batch_id"], "transactions")
+    if chunk_rows == 2000:
+        assert running == [False, True, True]
+        assert json.loads((marker / early.MARKER).read_text())["chunks"] == 2
+    else:
+        assert running == [False, False, False]
+        assert not (marker / early.MARKER).exists()
+
+
 def test_the_fingerprint_is_the_same_in_every_process() -> None:
     code = (
         "from consumption_monitor.feeds.spec import load_feed;"

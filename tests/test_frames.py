@@ -13,6 +13,7 @@ from consumption_monitor.common.periods import Period
 from consumption_monitor.feeds.frames import (
     ROW,
     UNPARSEABLE,
+    joined,
     parse_decimal,
     raw_values,
     to_frame,
@@ -341,3 +342,26 @@ def test_text_with_a_nul_is_flagged_not_a_crash() -> None:
         df = frame(*records)
         assert flags(df) == ["code,note"] + [None] * (rows - 1)
         assert pd.isna(df["code"][0]) and pd.isna(df["note"][0])
+
+
+def test_joined_frames_equal_their_concatenation_with_contiguous_arrow_columns() -> None:
+    """``frames.joined`` (a group of chunks for one GX run): the frame ``pd.concat`` gives,
+    every Arrow-backed column in one chunk, dtypes and nulls kept."""
+    stream = load_feed("tradein_transactions").stream("transactions")
+    parts = []
+    for first in (0, 3):
+        records = [
+            {"period": "2025-03", "order_id": f"o{first + i}", "sale_date": "2025-03-02",
+             "category": " 空调 " if i else "", "price": 1000.5 + i, "subsidy": None,
+             "energy_grade": 1 if i else None, "consumer_id_valid": bool(i)}
+            for i in range(3)
+        ]  # fmt: skip
+        parts.append(to_frame(stream, records, first))
+    frame = joined(parts)
+    expected = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(frame, expected)
+    for name in frame.columns:
+        backing = getattr(frame[name].array, "_pa_array", None)
+        if backing is not None:
+            assert backing.num_chunks == 1, name
+    assert expected["order_id"].array._pa_array.num_chunks == 2  # what it fixes

@@ -91,6 +91,10 @@ class ExtractObserver:
     def page_archived(self, stream: StreamSpec, record: PageRecord) -> None:
         """A page of the stream is written to the attempt's folder."""
 
+    def stream_sized(self, stream: StreamSpec, total: Any) -> None:
+        """The stream's first page announced its record count (``total_field``; the value
+        as sent, which the extract checks against the records received at the end)."""
+
     def stream_finished(self, stream: StreamSpec) -> None:
         """Every page of the stream is archived and checked."""
 
@@ -266,6 +270,7 @@ def _extract_stream(
         _check_envelope(feed, stream.name, doc, where)
         if stream.total_field and expected_total is None:
             expected_total = doc.get(stream.total_field)
+            observer.stream_sized(stream, expected_total)
         records = doc[stream.records_field]
         digest.add_canonical(stream.name, canonical_records(page, records, protection))
         received += len(doc[stream.records_field])
@@ -300,6 +305,7 @@ def _extract_in_workers(
             _check_envelope(feed, stream.name, doc, where)
             if stream.total_field and expected_total is None:
                 expected_total = doc.get(stream.total_field)
+                observer.stream_sized(stream, expected_total)
             if done.canonical is None:  # no record list: fails as in one process
                 len(doc[stream.records_field])
                 raise PayloadError(f"{where}: no record list in {stream.records_field!r}")

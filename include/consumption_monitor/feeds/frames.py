@@ -341,6 +341,30 @@ def to_frame(
     return pd.DataFrame(data)
 
 
+def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one after another, renumbered from 0, each Arrow-backed column in one
+    contiguous array.
+
+    Why: ``pd.concat`` joins Arrow columns as chunked arrays without a copy, but GX filters
+    the whole frame once per expectation (``df[df[column].notnull()]``), and taking rows
+    from a chunked array costs more than from one array: the trade-in suite's run on four
+    joined 50,000-row chunks took 0.79-0.97 s chunked and 0.61-0.67 s contiguous, for
+    ~15 ms of joining (2026-12-01)."""
+    frame = pd.concat(frames, ignore_index=True)
+    for name in frame.columns:
+        array = frame[name].array
+        chunked = getattr(array, "_pa_array", None)
+        if isinstance(chunked, pa.ChunkedArray) and chunked.num_chunks > 1:
+            whole = pa.chunked_array([chunked.combine_chunks()], type=chunked.type)
+            frame[name] = pd.Series(type(array)(whole, **_dtype_of(array)), index=frame.index)
+    return frame
+
+
+def _dtype_of(array: Any) -> dict[str, Any]:
+    """The keyword an Arrow-backed pandas array's constructor takes to keep its dtype."""
+    return {"dtype": array.dtype} if isinstance(array.dtype, pd.StringDtype) else {}
+
+
 def raw_values(record: dict[str, Any]) -> str:
     """The record as received, for the quarantine table."""
     return json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)

@@ -25,7 +25,8 @@ checks the chunks itself, as before. The checks that need every chunk or the war
 frames. It is only a cache: a worker that fails, is killed or is late leaves a warning in
 the extract's log and the validation to the validate step, never a failed extract.
 ``CM_EARLY_CHECKS=0`` turns it off. Memory: the worker holds one group of chunks at a
-time. The worker starts with the stream's first whole chunk: a stream within one chunk (most
+time. The worker starts when the stream's first page announces more records than one chunk
+(its ``total_field``), else with its first whole chunk: a stream within one chunk (most
 months of a district, every test batch) is checked by the validate step in its own process,
 as an interpreter and GX's import (~3 s) cost more than one chunk's checks.
 """
@@ -200,7 +201,8 @@ class _Worker:
 
 class EarlyChecks(ExtractObserver):
     """The extract's side: one worker per chunked stream, told of each chunk as its pages
-    are archived (``feeds.engine.extract``'s observer); the stream's first whole chunk starts the
+    are archived (``feeds.engine.extract``'s observer); the stream's first page, when it
+    announces more than one chunk of records, or else its first whole chunk starts the
     worker (a fork and exec, safe beside the extract's threads)."""
 
     def __init__(self, feed: FeedSpec, period: str) -> None:
@@ -227,13 +229,29 @@ class EarlyChecks(ExtractObserver):
             if record.rows is None:
                 raise EarlyChecksFailed(f"page {record.number} holds no record list")
             if chunk := self._cutter.add(asdict(record), record.rows):
-                if self._worker is None:  # started by the first whole chunk
-                    assert self._pages is not None
-                    path = self.root / stream.name
-                    self._worker = _Worker(self.feed, stream, self.period, path, self._pages)
-                self._worker.send(chunk)
+                self._start(stream).send(chunk)  # started by now, or by the first whole chunk
         except Exception as exc:  # a cache: the validate step checks instead
             self._give_up(stream, exc)
+
+    def stream_sized(self, stream: StreamSpec, total: Any) -> None:
+        """A stream that announces more records than one chunk starts its worker now,
+        while the first chunk is still being fetched: the worker's interpreter and GX's
+        import (~3 s of CPU) then overlap the extract's first seconds, when the extract
+        leaves a core partly idle, instead of its busiest ones."""
+        if self._cutter is None or self._worker is not None or stream.chunk_rows is None:
+            return
+        try:
+            if isinstance(total, int) and total > stream.chunk_rows:
+                self._start(stream)
+        except Exception as exc:
+            self._give_up(stream, exc)
+
+    def _start(self, stream: StreamSpec) -> _Worker:
+        if self._worker is None:
+            assert self._pages is not None
+            path = self.root / stream.name
+            self._worker = _Worker(self.feed, stream, self.period, path, self._pages)
+        return self._worker
 
     def stream_finished(self, stream: StreamSpec) -> None:
         cutter, worker = self._cutter, self._worker
