@@ -157,3 +157,44 @@ def test_a_lone_surrogate_escape_becomes_the_replacement_character() -> None:
         name="s", table="s", path="/s", keys=("name",), columns=(ColumnSpec("name", "string"),)
     )
     assert to_frame(stream, doc["data"])["name"].tolist() == ["a\ufffdb"]
+
+
+def test_the_float_form_search_finds_every_number_token_of_such_a_form() -> None:
+    """``_has_float_form`` (whitespace deleted, boundaries before text skipped) flags a
+    document whenever the pattern flags one of its number tokens (a form msgspec may write
+    otherwise; digits as classes, so ``0.0001`` is flagged too), in
+    arrays or objects, compact or pretty-printed, first in the document or not; and lets a
+    document through whose numbers are plain and whose texts hold nothing number-like
+    after a ``:``, ``,`` or ``[`` (the trade-in pages' case, the fast path)."""
+    import random
+
+    from consumption_monitor.feeds.jsoncodec import _CLASSES, _FLOAT_FORMS, _has_float_form
+
+    plain = ["1.5", "0.1", "12", "-0.0", "9.999", "0.001", "7183.01", "-3"]
+    odd = ["1e16", "1E+16", "1e-5", "0.00001", "-0.000012", "12345678901234567.5", "1e999",
+           "2.5e3", "-1E2", "0.0001"]  # fmt: skip
+    texts = ['"TI2025039E3779B97F"', '"915104037075624911"', '"x 1e5"', '"2025-03-12"', '"a"']
+    rng = random.Random(7)
+    spaces = ["", " ", "\n  ", "\t", "\r\n"]
+
+    def value(depth: int) -> str:
+        pick = rng.random()
+        if depth < 2 and pick < 0.2:
+            return "[" + f",{rng.choice(spaces)}".join(value(depth + 1) for _ in range(3)) + "]"
+        if depth < 2 and pick < 0.4:
+            items = (f'"k{i}"{rng.choice(spaces)}:{rng.choice(spaces)}{value(depth + 1)}'
+                     for i in range(3))  # fmt: skip
+            return "{" + f",{rng.choice(spaces)}".join(items) + "}"
+        pool = rng.choice([plain, odd if rng.random() < 0.1 else plain, texts])
+        return rng.choice(pool)
+
+    seen = {True: 0, False: 0}
+    for _ in range(3000):
+        body = (rng.choice(spaces) + value(0) + rng.choice(spaces)).encode()
+        literals: list[str] = []
+        json.loads(body, parse_float=lambda s, kept=literals: kept.append(s) or float(s))
+        expected = any(_FLOAT_FORMS.search(b"b" + s.encode().translate(_CLASSES)) for s in literals)
+        if expected or b"x 1e5" not in body:  # that text looks like a number after a space
+            assert _has_float_form(body) == expected, body
+        seen[expected] += 1
+    assert min(seen.values()) > 100, seen
