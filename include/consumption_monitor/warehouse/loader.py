@@ -404,8 +404,9 @@ def _load_partition(
     built: list[str],
 ) -> int:
     """Partitioned streams on PostgreSQL: COPY the batch into a standalone table and index
-    it on side connections, then rebuild the rollup from it and swap it in for the period's
-    partition in the caller's transaction (``warehouse/partitions.py``); returns the rows
+    it on side connections, rebuild the rollup from it in the caller's transaction while
+    the indexes build, then swap it in for the period's partition in that transaction
+    (``warehouse/partitions.py``); returns the rows
     loaded. The build table's name goes to ``built`` first, so the caller drops it if the
     load fails."""
     core = schema.core(stream)
@@ -418,9 +419,15 @@ def _load_partition(
     chunks = _core_frames(stream, batch_id, frames, held)
     target = partitions.qualified(name)
     count = copy_frames_side_by_side(engine, target, _load_columns(stream), chunks)
-    key_index = partitions.index_build_table(engine, core, name, copy_streams())
+    source = partitions.build_table(name, core)
+    key_index = partitions.index_build_table(
+        engine,
+        core,
+        name,
+        copy_streams(),
+        meanwhile=lambda: refresh_rollup(conn, stream, period_field, period, source),
+    )
     partitions.adopt_primary_key(conn, name, key_index)
-    refresh_rollup(conn, stream, period_field, period, partitions.build_table(name, core))
     partitions.swap_in(conn, core, period, name)
     return count
 

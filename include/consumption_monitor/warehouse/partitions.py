@@ -26,6 +26,7 @@ readers query the parent. SQLite keeps one table and the delete + insert path.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Connection, Engine, Table, column, table, text
@@ -134,11 +135,18 @@ def drop_orphans(conn: Connection, core: Table, period: str) -> list[str]:
     return list(names)
 
 
-def index_build_table(engine: Engine, core: Table, name: str, builders: int) -> str:
+def index_build_table(
+    engine: Engine,
+    core: Table,
+    name: str,
+    builders: int,
+    meanwhile: Callable[[], None] | None = None,
+) -> str:
     """The parent's primary key (as a unique index) and indexes on the filled, committed
     build table, up to ``builders`` at once, each on a connection of its own; returns the
     key's index, for :func:`adopt_primary_key`. ATTACH then adopts them instead of building
-    its own."""
+    its own. ``meanwhile`` runs on this thread while they build (the load's rollup, which
+    reads the table: a read and an index build do not block each other)."""
     key_index = f"{name}_pkey"
     keys = ", ".join(f'"{c.name}"' for c in core.primary_key.columns)
     statements = [f'create unique index "{key_index}" on {qualified(name)} ({keys})']
@@ -152,7 +160,10 @@ def index_build_table(engine: Engine, core: Table, name: str, builders: int) -> 
             conn.execute(text(statement))
 
     with ThreadPoolExecutor(max(1, min(builders, len(statements)))) as pool:
-        for done in [pool.submit(build, s) for s in statements]:
+        building = [pool.submit(build, s) for s in statements]
+        if meanwhile is not None:
+            meanwhile()
+        for done in building:
             done.result()
     return key_index
 
