@@ -148,3 +148,26 @@ def test_a_list_of_mobiles_is_checked_as_one_by_one() -> None:
         if draw.random() < 0.2:
             values.append(draw.choice(["", "1391234567", "139123456789", "23912345678"]))
         assert mobiles_valid(values) == [is_valid_mobile(v) for v in values]
+
+
+def test_runs_inside_a_token_are_skipped_only_where_no_identifier_can_start() -> None:
+    """``holds_identifiers`` skips a run of digits alone right after an ASCII letter (a hex
+    pseudonym's digits): the same answer as classifying every run, on random texts that
+    put IDs and mobiles after letters, digits, separators, Chinese text, at the start and
+    at the end."""
+    import random
+
+    from consumption_monitor.feeds.pii_scan import _names_someone, _runs, holds_identifiers
+
+    rng = random.Random(11)
+    parts = [ID18, ID18.lower(), "13912345678", "139 1234 5678", "+86-139-1234-5678",
+             "12345678901234", "7c3e91234567890123ab", "a", "X", "x", "-", " ", "联系", '"',
+             "TI2025039E3779B97F", "915104037075624911", ":", "0"]  # fmt: skip
+    seen = {True: 0, False: 0}
+    for _ in range(4000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 6)))
+        body = text.encode()
+        expected = any(_names_someone(run) for run in _runs(body))
+        assert holds_identifiers(body) == expected, text
+        seen[expected] += 1
+    assert min(seen.values()) > 300, seen
