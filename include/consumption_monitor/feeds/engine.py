@@ -93,7 +93,8 @@ class ExtractObserver:
 
     def stream_sized(self, stream: StreamSpec, total: Any) -> None:
         """The stream's first page announced its record count (``total_field``; the value
-        as sent, which the extract checks against the records received at the end)."""
+        as sent, which the extract checks against the records received at the end); told
+        before that page is archived."""
 
     def stream_finished(self, stream: StreamSpec) -> None:
         """Every page of the stream is archived and checked."""
@@ -263,14 +264,14 @@ def _extract_stream(
             source.keep_protected(page)  # no clear copy left in the drop folder
         records = doc.get(stream.records_field) if isinstance(doc, dict) else None
         record = attempt.write_page(page, len(records) if isinstance(records, list) else None)
+        if stream.total_field and expected_total is None and isinstance(doc, dict):
+            expected_total = doc.get(stream.total_field)
+            observer.stream_sized(stream, expected_total)  # before its first chunk
         observer.page_archived(stream, record)
         where = f"{feed.name}/{stream.name} {period} page {page.number}"
         _check_protection(stream.name, protection, where)
         found += protection.found
         _check_envelope(feed, stream.name, doc, where)
-        if stream.total_field and expected_total is None:
-            expected_total = doc.get(stream.total_field)
-            observer.stream_sized(stream, expected_total)
         records = doc[stream.records_field]
         digest.add_canonical(stream.name, canonical_records(page, records, protection))
         received += len(doc[stream.records_field])
@@ -298,14 +299,15 @@ def _extract_in_workers(
         spend = partial(budget.spend, where=name)
         for done in protect_workers.protected_pages(pool, prefetched(pages), spend):
             page, doc = done.page, done.envelope
-            observer.page_archived(stream, attempt.write_page(page, done.rows))
+            record = attempt.write_page(page, done.rows)
+            if stream.total_field and expected_total is None and isinstance(doc, dict):
+                expected_total = doc.get(stream.total_field)
+                observer.stream_sized(stream, expected_total)  # before its first chunk
+            observer.page_archived(stream, record)
             where = f"{name} page {page.number}"
             _check_protection(stream.name, done.protection, where)
             found += done.protection.found
             _check_envelope(feed, stream.name, doc, where)
-            if stream.total_field and expected_total is None:
-                expected_total = doc.get(stream.total_field)
-                observer.stream_sized(stream, expected_total)
             if done.canonical is None:  # no record list: fails as in one process
                 len(doc[stream.records_field])
                 raise PayloadError(f"{where}: no record list in {stream.records_field!r}")
