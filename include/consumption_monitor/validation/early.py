@@ -51,14 +51,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from consumption_monitor.common import config
 from consumption_monitor.feeds import typed_cache
 from consumption_monitor.feeds.archive import Attempt, PageRecord
 from consumption_monitor.feeds.engine import ChunkCutter, ChunkPages, ExtractObserver
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
-from consumption_monitor.validation.runner import Outcome
+from consumption_monitor.validation.runner import Checked, ChunkResult
 
 log = logging.getLogger(__name__)
 ENABLED_ENV = "CM_EARLY_CHECKS"
@@ -68,8 +66,6 @@ WORKER_LOG = "worker.log"
 END = b"end\n"  # the last line the extract sends
 STALE_S = 24 * 3600  # incoming spools of extracts that died are removed after a day
 PACKAGE = Path(__file__).resolve().parents[1]
-
-Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]
 
 
 class EarlyChecksFailed(RuntimeError):
@@ -365,7 +361,7 @@ def _work(path: Path) -> int:
     groups = parallel.SuiteGroups(stream, job["period"], parallel._RUNNERS)
     waiting: list[int] = []  # chunks typed, their group not checked yet
 
-    def write(results: list[parallel.ChunkResult]) -> None:
+    def write(results: list[ChunkResult]) -> None:
         for result in results:
             index = waiting.pop(0)
             partial = path / f"{index:06d}.out.partial"

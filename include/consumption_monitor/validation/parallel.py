@@ -31,14 +31,17 @@ from consumption_monitor.feeds.engine import chunk_plan, read_chunk
 from consumption_monitor.feeds.frames import iter_frames, joined, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation.derivation_registry import DeriveContext
-from consumption_monitor.validation.runner import Outcome, Runners, derive_frame, suite_outcomes
+from consumption_monitor.validation.runner import (
+    Checked,
+    ChunkResult,
+    Runners,
+    derive_frame,
+    suite_outcomes,
+)
 
 log = logging.getLogger(__name__)
 WORKERS_ENV = "CM_VALIDATE_WORKERS"
 _RUNNERS: Runners = {}  # in a worker process: its GX runners, built once for every chunk
-
-ChunkResult = tuple[list[Outcome], dict[int, list[str]]]  # outcomes, critical failures by row
-Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]
 
 
 def workers() -> int:

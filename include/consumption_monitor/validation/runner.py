@@ -240,6 +240,8 @@ def _run_suite(
 
 
 Runners = dict[tuple[str, ...], SuiteRunner]  # one per set of columns present
+ChunkResult = tuple[list[Outcome], dict[int, list[str]]]  # outcomes, critical failures by row
+Checked = tuple[pd.DataFrame, list[Outcome], dict[int, list[str]]]  # a chunk with its result
 
 
 def derive_frame(stream: StreamSpec, frame: pd.DataFrame, ctx: DeriveContext) -> pd.DataFrame:
