@@ -77,15 +77,27 @@ TOKEN_HEX = 16
 
 def _runs(body: bytes) -> Iterator[bytes]:
     """Each run of 11+ digits and separators (an ID's final X allowed) with one byte of
-    context on each side."""
-    for match in _RUN.finditer(body.translate(_CLASSES)):
+    context on each side, except a run of digits alone right after an ASCII letter: inside
+    a longer token of letters and digits, where no identifier can start (``_EDGE_L``), such
+    as a digit stretch of a 64-character hex pseudonym. Why that test: an archived trade-in
+    page's two pseudonyms a record hold ~340 distinct such stretches, each new to
+    :func:`_names_someone`'s cache, ~0.8 ms a page of the extract's main thread
+    (2026-12-01)."""
+    classes = body.translate(_CLASSES)
+    for match in _RUN.finditer(classes):
         start, end = match.span()
+        if start and classes[start - 1] in _LETTERS and body[start:end].isdigit():
+            continue
         yield body[max(0, start - 1) : end + 1]
 
 
+_LETTERS = (ord("a"), ord("x"))  # the classes of ASCII letters
+
+
 def has_candidates(body: bytes) -> bool:
-    """Whether the bytes hold a run of digits long enough to be an ID or a mobile number
-    (~0.4 ms per 100 kB: a translation and a scan over four symbols)."""
+    """Whether the bytes hold a run of digits long enough to be an ID or a mobile number,
+    not inside a longer token (~0.4 ms per 100 kB: a translation and a scan over four
+    symbols)."""
     return next(_runs(body), None) is not None
 
 
@@ -98,23 +110,8 @@ def _names_someone(run: bytes) -> bool:
 def holds_identifiers(body: bytes) -> bool:
     """Whether the bytes hold a real ID number or mobile number (check character and birth
     date verified); the runs found by the quick test are classified, each distinct run once
-    (the same enterprise code on every row of a page costs one check), except a run of
-    digits alone right after a letter: inside a longer token of letters and digits, where
-    no identifier can start (``_EDGE_L``), such as a digit stretch of a 64-character hex
-    pseudonym. Why that test: an archived trade-in page's two pseudonyms a record hold ~340
-    distinct such stretches, each new to the cache, ~0.8 ms a page of the extract's main
-    thread (2026-12-01)."""
-    classes = body.translate(_CLASSES)
-    for match in _RUN.finditer(classes):
-        start, end = match.span()
-        if start and classes[start - 1] in _LETTERS and body[start:end].isdigit():
-            continue
-        if _names_someone(body[max(0, start - 1) : end + 1]):
-            return True
-    return False
-
-
-_LETTERS = (ord("a"), ord("x"))  # the classes of ASCII letters
+    (the same enterprise code on every row of a page costs one check)."""
+    return any(_names_someone(run) for run in _runs(body))
 
 
 def file_holds_identifiers(body: bytes, limit: int) -> bool:

@@ -105,8 +105,9 @@ def _copy_frame(copy: Any, frame: pd.DataFrame, columns: Sequence[str]) -> int:
 
 
 def copy_streams() -> int:
-    """COPY streams of a side-built load (:func:`copy_frames_side_by_side`):
-    ``CM_LOAD_COPY_STREAMS``, default 2."""
+    """COPY streams of a side-built load (:func:`copy_frames_side_by_side`), and so its
+    index builds at once (``partitions.index_build_table``): ``CM_LOAD_COPY_STREAMS``,
+    default 2 (one per core of the machine measured)."""
     raw = os.environ.get(COPY_STREAMS_ENV, "").strip()
     if not raw:
         return DEFAULT_COPY_STREAMS
@@ -169,8 +170,8 @@ def copy_frames_side_by_side(
 
     with ThreadPoolExecutor(streams, thread_name_prefix="copy") as pool:
         futures = [pool.submit(stream) for _ in range(streams)]
-    errors = [f.exception() for f in futures if f.exception() is not None]
-    first = next((e for e in errors if not isinstance(e, _Stopped)), None)
+    errors = (f.exception() for f in futures)
+    first = next((e for e in errors if e is not None and not isinstance(e, _Stopped)), None)
     if first is not None:
         raise first
     return sum(f.result() for f in futures)

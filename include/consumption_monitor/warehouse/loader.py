@@ -406,9 +406,8 @@ def _load_partition(
     """Partitioned streams on PostgreSQL: COPY the batch into a standalone table and index
     it on side connections, rebuild the rollup from it in the caller's transaction while
     the indexes build, then swap it in for the period's partition in that transaction
-    (``warehouse/partitions.py``); returns the rows
-    loaded. The build table's name goes to ``built`` first, so the caller drops it if the
-    load fails."""
+    (``warehouse/partitions.py``); returns the rows loaded. The build table's name goes to
+    ``built`` first, so the caller drops it if the load fails."""
     core = schema.core(stream)
     held = quarantined_rows(conn, batch_id, stream.name)
     partitions.drop_orphans(conn, core, period)
