@@ -53,6 +53,8 @@ CASES: list[tuple[list[str], str]] = [
     (["feeds", "--nope"], "--nope"),
     (["ledger-templates", "--out", "{file}"], "不是文件夹"),
     (["status", "--today", "tomorrow"], "tomorrow"),
+    (["partitions", "--drop", "--url", "postgresql://u:secret@127.0.0.1:1/x"], "无法连接仓库"),
+    (["partitions", "--period", "2025-03"], "--period"),
     (["ledger-samples", "--out", "{file}", "--to", "2024-13"], "2024-13"),
     (["alerts", "preview", "--feed", "nosuch"], "nosuch"),
     (["alerts", "preview", "--period", "2025-2"], "2025-2"),

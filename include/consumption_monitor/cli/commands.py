@@ -394,3 +394,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     today = date.fromisoformat(args.today) if args.today else None
     _print(operations_status(warehouse_engine(args.url), today), args.json, render)
     return 0
+
+
+def cmd_partitions(args: argparse.Namespace) -> int:
+    """The month partitions and the build tables dead loads left; ``--drop`` drops those."""
+    from consumption_monitor.alerts.service import warehouse_engine
+    from consumption_monitor.warehouse import partition_upkeep
+
+    engine = warehouse_engine(args.url)
+    dropped = partition_upkeep.drop_left_behind(engine) if args.drop else {}
+    _print({**dropped, **partition_upkeep.overview(engine)}, args.json, partition_upkeep.render)
+    return 0

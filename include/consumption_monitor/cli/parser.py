@@ -24,6 +24,7 @@ from consumption_monitor.cli.commands import (
     cmd_feeds,
     cmd_ledger_templates,
     cmd_migrate,
+    cmd_partitions,
     cmd_quarantine,
     cmd_report,
     cmd_run,
@@ -144,6 +145,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     _url_arg(p), _json_arg(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "partitions",
+        help="month partitions of the warehouse and the build tables failed loads left",
+    )
+    p.add_argument(
+        "--drop",
+        action="store_true",
+        help="drop the build tables attached to nothing (months being loaded now are skipped)",
+    )
+    _url_arg(p), _json_arg(p)
+    p.set_defaults(func=cmd_partitions)
 
     review_commands.register(sub)  # cm revisions, cm review
     for register in command_extensions(argv, set(sub.choices)):

@@ -59,8 +59,23 @@ def now() -> datetime:
 def lock_period(conn: Connection, feed: str, period: str) -> None:
     """Serialise writers of one (feed, period). SQLite already holds its write lock."""
     if conn.dialect.name == "postgresql":
-        key = zlib.crc32(f"{feed}|{period}".encode())
-        conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": key})
+        conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _period_key(feed, period)})
+
+
+def try_lock_period(conn: Connection, feed: str, period: str) -> bool:
+    """:func:`lock_period` without waiting: False when another transaction holds it (a
+    load of that period is running)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(
+        conn.execute(
+            text("select pg_try_advisory_xact_lock(:k)"), {"k": _period_key(feed, period)}
+        ).scalar()
+    )
+
+
+def _period_key(feed: str, period: str) -> int:
+    return zlib.crc32(f"{feed}|{period}".encode())
 
 
 def record_run(

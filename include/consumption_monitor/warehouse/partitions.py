@@ -25,9 +25,11 @@ readers query the parent. SQLite keeps one table and the delete + insert path.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, column, table, text
 from sqlalchemy.sql.expression import TableClause
@@ -116,23 +118,59 @@ def drop_orphans(conn: Connection, core: Table, period: str) -> list[str]:
     """Drop the build tables of ``period`` that no load attached: left by a load whose
     process died between its side connections' commits and its own. The caller holds the
     period's lock (``loader.lock_period``), so no other load is building this month."""
-    prefix = _prefix(core, period)
-    names = (
-        conn.execute(
-            text(
-                "select c.relname from pg_class as c "
-                "join pg_namespace as n on n.oid = c.relnamespace "
-                "where n.nspname = :schema and c.relkind = 'r' and not c.relispartition "
-                "and starts_with(c.relname, :prefix) and length(c.relname) = :length"
-            ),
-            {"schema": SCHEMA, "prefix": prefix, "length": len(prefix) + SUFFIX},
-        )
-        .scalars()
-        .all()
-    )
+    names = [name for name, _ in unattached(conn, core, period)]
     for name in names:
         conn.execute(text(f"drop table {qualified(name)}"))
-    return list(names)
+    return names
+
+
+def unattached(conn: Connection, core: Table, period: str | None = None) -> list[tuple[str, str]]:
+    """The build tables of ``core`` (of ``period``, or of every period) attached to
+    nothing, as (name, period) in name order: a load building one now, or one a dead load
+    left. Only names this module makes count (``<core>_<period>_<8 hex>``)."""
+    pattern = re.compile(rf"{re.escape(core.name)}_(?P<period>[0-9A-Za-z_]+)_[0-9a-f]{{{SUFFIX}}}")
+    names = conn.execute(
+        text(
+            "select c.relname from pg_class as c "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "where n.nspname = :schema and c.relkind = 'r' and not c.relispartition "
+            "and starts_with(c.relname, :prefix) order by c.relname"
+        ),
+        {"schema": SCHEMA, "prefix": _prefix(core, period) if period else f"{core.name}_"},
+    ).scalars()
+    out = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        found = match["period"].replace("_", "-") if match else None
+        if found and (period is None or found == period):
+            out.append((name, found))
+    return out
+
+
+def attached(conn: Connection, core: Table) -> list[dict[str, Any]]:
+    """The period partitions of ``core`` in period order: name, period, estimated rows
+    (None before the table's first ANALYZE) and bytes with its indexes."""
+    rows = conn.execute(
+        text(
+            "select c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples, "
+            "pg_total_relation_size(c.oid) from pg_inherits as i "
+            "join pg_class as c on c.oid = i.inhrelid "
+            "where i.inhparent = to_regclass(:parent)"
+        ),
+        {"parent": core.name},
+    ).all()
+    out = []
+    for name, bound, tuples, size in rows:
+        period = re.search(r"IN \('([^']*)'\)", bound or "")
+        out.append(
+            {
+                "name": name,
+                "period": period[1] if period else bound,
+                "rows_estimate": int(tuples) if tuples is not None and tuples >= 0 else None,
+                "bytes": int(size),
+            }
+        )
+    return sorted(out, key=lambda p: p["period"])
 
 
 def index_build_table(
