@@ -14,6 +14,7 @@ from consumption_monitor.feeds.frames import (
     ROW,
     UNPARSEABLE,
     joined,
+    pages_frame,
     parse_decimal,
     raw_values,
     to_frame,
@@ -365,3 +366,129 @@ def test_joined_frames_equal_their_concatenation_with_contiguous_arrow_columns()
         if backing is not None:
             assert backing.num_chunks == 1, name
     assert expected["order_id"].array._pa_array.num_chunks == 2  # what it fixes
+
+
+# JSON text of values, by column type: what a sender may write, awkward forms included
+_CLEAN_TOKENS = {
+    "decimal": ["1.5", "2", "-3.25", "0.1", "1E2", "null"],
+    "integer": ["1", "2", "-7", "null"],
+    "boolean": ["true", "false", "null"],
+    "date": ['"2025-03-01"', '"2025-03-31"', '""', "null"],
+    "string": ['"甲"', '"b"', '" a\\u3000"', '""', "null"],
+}
+_AWKWARD_TOKENS = [
+    "0", "-0", "-0.0", "0.0", "99999999999999.98", "100000000000000", "9007199254740993",
+    "123456789012345678901234", "1e999", "-1e-400", "2147483648", "3.0", "true", "false",
+    '"2"', '"2025-02-30"', '" 2025-03-01"', '"b\\u0000"', '"x\\ny"', '"\\ud83d\\ude00"',
+    '"\\ud800"', '"true"', "{}", '{"a": 1}', "[1]", "[]", "null",
+]  # fmt: skip
+
+
+def _page(rng: Any, size: int) -> tuple[str, int]:
+    """A page's JSON text of ``size`` records of random tokens (a few records not objects,
+    fields missing, extra fields), and how many records are objects."""
+    records = []
+    objects = 0
+    for i in range(size):
+        if rng.random() < 0.01:
+            records.append(rng.choice(["null", "5", '"x"', "[]"]))
+            continue
+        objects += 1
+        fields = [f'"code": "c{i}"']
+        for column in STREAM.columns[1:]:
+            if rng.random() < 0.05:
+                continue  # a record without the field
+            pool = _CLEAN_TOKENS[column.type] * 8 + _AWKWARD_TOKENS
+            fields.append(f'"{column.name}": {rng.choice(pool)}')
+        if rng.random() < 0.1:
+            fields.append('"extra": {"deep": [1, {"x": null}], "t": "\\u0000"}')
+        rng.shuffle(fields)
+        records.append("{" + ",".join(fields) + "}")
+    return f'{{"feed": "f", "total": {size}, "data": [{",".join(records)}]}}', objects
+
+
+def test_arrows_json_reader_gives_the_frame_typing_the_records_gives() -> None:
+    """``pages_frame`` (the extract's worker: pages parsed by Arrow's JSON reader straight
+    into the columns' types) gives the very frame decoding the pages and typing their
+    records gives, or None, on random pages of clean and awkward JSON tokens; and it is
+    taken for most pages of clean values."""
+    import random
+
+    from consumption_monitor.feeds import jsoncodec
+
+    rng = random.Random(29)
+    taken = declined = 0
+    for case in range(500):
+        clean = case % 2 == 0
+        texts = []
+        for _ in range(rng.randint(1, 3)):
+            text, _objects = _page(rng, rng.randint(0, 4)) if not clean else _clean_page(rng)
+            texts.append(text)
+        bodies = [t.encode() for t in texts]
+        first = rng.randint(0, 10**6)
+        fast = pages_frame(STREAM, bodies, first)
+        try:
+            records = [r for body in bodies for r in jsoncodec.loads(body)["data"]]
+            expected = to_frame(STREAM, records, first)
+        except (TypeError, AttributeError):  # a record not an object: typing them fails
+            assert fast is None
+            continue
+        if fast is None:
+            declined += 1
+            continue
+        taken += 1
+        pd.testing.assert_frame_equal(fast, expected, obj=repr(texts))
+    assert taken > 200 and declined > 100
+
+
+def _clean_page(rng: Any) -> tuple[str, int]:
+    """A page whose every column holds clean values (some null), every record an object."""
+    size = rng.randint(2, 30)
+    records = []
+    for i in range(size):
+        fields = [f'"code": "c{i}"']
+        for column in STREAM.columns[1:]:
+            tokens = _CLEAN_TOKENS[column.type]
+            pick = tokens if i and rng.random() < 0.1 else tokens[:2]  # a null, "", sometimes
+            fields.append(f'"{column.name}": {rng.choice(pick)}')
+        records.append("{" + ",".join(fields) + "}")
+    return f'{{"data": [{",".join(records)}], "next": null}}', size
+
+
+@pytest.mark.parametrize(
+    ("column", "token"),
+    [
+        ("amount", "-0"),  # 0 for the decoder, -0.0 for the reader
+        ("amount", "true"),
+        ("amount", "100000000000000"),  # beyond the warehouse's NUMERIC
+        ("count", "3.0"),
+        ("note", "5"),
+        ("note", '"b\\u0000"'),
+        ("day", '"2025-02-30"'),
+    ],
+)
+def test_arrows_json_reader_declines_what_typing_the_records_reads_otherwise(
+    column: str, token: str
+) -> None:
+    good = '{"code": "a", "amount": 1.5, "count": 1, "flag": true, "day": "2025-03-01", '
+    base = good + '"note": "x"}'
+    odd = base.replace(f'"{column}": ', f'"{column}": {token}, "_was": ', 1)
+    assert pages_frame(STREAM, [f'{{"data": [{base}]}}'.encode()]) is not None
+    assert pages_frame(STREAM, [f'{{"data": [{base}, {odd}]}}'.encode()]) is None
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        ['{base, "note": "x"}', "null"],  # a record that is not an object
+        ["{base}", "{base}"],  # a column absent from every record (typing leaves it out)
+        ['{base, "note": null}', '{base, "note": null}'],  # or null in each
+        [],
+    ],
+)
+def test_arrows_json_reader_declines_pages_only_their_records_can_type(records: list[str]) -> None:
+    base = '"code": "a", "amount": 1.5, "count": 1, "flag": true, "day": "2025-03-01"'
+    full = f'{{"data": [{{{base}, "note": "x"}}]}}'
+    assert pages_frame(STREAM, [full.encode()]) is not None
+    items = ",".join(r.replace("{base", "{" + base) for r in records)
+    assert pages_frame(STREAM, [f'{{"data": [{items}]}}'.encode()]) is None

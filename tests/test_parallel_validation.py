@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
@@ -121,6 +122,29 @@ def test_chunk_plan_matches_the_chunks_read_in_order(feed_server, tmp_path, monk
         chunks = list(iter_chunks(_spec(), batch_dir, "transactions", size))
         assert plan is not None
         assert [first for first, _ in plan] == [first for first, _ in chunks]
+
+
+def test_the_worker_types_the_archived_trade_in_pages_with_arrows_json_reader(
+    feed_server, tmp_path, monkeypatch
+) -> None:
+    """The chunks of a sample trade-in month take ``frames.pages_frame`` (the worker's
+    fast way, ``parallel.typed_chunk``), and it gives the frame typing the records gives."""
+    from consumption_monitor.feeds.engine import chunk_records, read_chunk_pages
+    from consumption_monitor.feeds.frames import pages_frame, to_frame
+
+    monkeypatch.setenv(tradein_data.ROWS_ENV, str(ROWS))
+    out = run_period(_spec(), "2025-03", url=f"sqlite:///{tmp_path / 'w.db'}")
+    batch_dir = ExtractedBatch.from_dict(
+        {k: v for k, v in out["batch"].items() if k not in ("revision", "stage")}
+    ).path()
+    stream = _spec().streams[0]
+    plan = chunk_plan(batch_dir, "transactions", 1000)
+    assert plan is not None and len(plan) == 3
+    for first, pages in plan:
+        read = read_chunk_pages(batch_dir, pages)
+        fast = pages_frame(stream, [body for _, body in read], first)
+        assert fast is not None
+        pd.testing.assert_frame_equal(fast, to_frame(stream, chunk_records(_spec(), read), first))
 
 
 def _checked_in_groups(chunks: list, check_rows: int | None):

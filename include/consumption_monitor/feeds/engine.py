@@ -533,13 +533,23 @@ def chunk_plan(batch_dir: Path, stream: str, chunk_rows: int) -> list[ChunkPages
     return plan
 
 
-def read_chunk(feed: FeedSpec, batch_dir: Path, pages: list[dict[str, Any]]) -> list[dict]:
-    """The records of one planned chunk, each page checked against its sha256."""
-    records: list[dict[str, Any]] = []
+def read_chunk_pages(
+    batch_dir: Path, pages: list[dict[str, Any]]
+) -> list[tuple[PageRecord, bytes]]:
+    """The archived pages of one planned chunk, each checked against its sha256."""
+    out = []
     for raw in pages:
         record = PageRecord(**raw)
         body = (batch_dir / record.file).read_bytes()
         if hashlib.sha256(body).hexdigest() != record.sha256:
             raise ValueError(f"archived page {batch_dir / record.file} does not match its sha256")
+        out.append((record, body))
+    return out
+
+
+def chunk_records(feed: FeedSpec, pages: list[tuple[PageRecord, bytes]]) -> list[dict]:
+    """The records of a chunk's pages (:func:`read_chunk_pages`), parsed by their format."""
+    records: list[dict[str, Any]] = []
+    for record, body in pages:
         records.extend(RECORD_READERS[record.format](feed, record, body))
     return records

@@ -27,8 +27,8 @@ import pandas as pd
 
 from consumption_monitor.common.forking import fork_pool, in_order, worker_count
 from consumption_monitor.feeds import typed_cache
-from consumption_monitor.feeds.engine import chunk_plan, read_chunk
-from consumption_monitor.feeds.frames import iter_frames, joined, to_frame
+from consumption_monitor.feeds.engine import chunk_plan, chunk_records, read_chunk_pages
+from consumption_monitor.feeds.frames import iter_frames, joined, pages_frame, to_frame
 from consumption_monitor.feeds.spec import FeedSpec, StreamSpec
 from consumption_monitor.validation.derivation_registry import DeriveContext
 from consumption_monitor.validation.runner import (
@@ -118,9 +118,15 @@ class ChunkJob:
 
 
 def typed_chunk(job: ChunkJob) -> pd.DataFrame:
-    """In a worker: read, type and spool one chunk."""
-    records = read_chunk(job.feed, job.batch_dir, job.pages)
-    frame = to_frame(job.stream, records, job.first)
+    """In a worker: read, type and spool one chunk (JSON pages parsed by Arrow's reader
+    into the columns' types where that gives the frame typing their records gives,
+    ``frames.pages_frame``)."""
+    pages = read_chunk_pages(job.batch_dir, job.pages)
+    frame = None
+    if all(record.format == "json" for record, _ in pages):
+        frame = pages_frame(job.stream, [body for _, body in pages], job.first)
+    if frame is None:
+        frame = to_frame(job.stream, chunk_records(job.feed, pages), job.first)
     typed_cache.write_chunk(job.file, frame)
     return frame
 
