@@ -2,11 +2,12 @@
 table holds, and the build tables attached to nothing that a killed load leaves and no later
 load of its month drops. ``--drop`` drops those, but never a month being loaded now (its
 period's lock is held), never an attached month, never a table whose name the loader does not
-make."""
+make; ``cm status`` warns of them."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import text
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from cm_devtools.sample_server import tradein_data
 from consumption_monitor.cli.parser import main
 from consumption_monitor.feeds.spec import load_feed
+from consumption_monitor.pipeline.status import status_warnings
 from consumption_monitor.pipeline.steps import run_period
 from consumption_monitor.warehouse import partitions, schema
 from consumption_monitor.warehouse.db import engine_for
@@ -87,6 +89,9 @@ def test_left_behind_build_tables_are_listed_and_dropped_but_not_a_running_loads
     with engine.connect() as holder:  # a load of 2025-04 is running: it holds the lock
         holder.begin()
         lock_period(holder, FEED, "2025-04")
+        left = [w for w in status_warnings(engine, date(2025, 6, 1)) if "遗留的建表" in w]
+        assert len(left) == 1 and left[0].startswith(f"{FEED} 有 1 个") and "（2025-03，" in left[0]
+        assert "cm partitions --drop" in left[0]  # the running load's table is not one
         code, out = _cm(capsys, "--url", url, "--drop", "--json")
         holder.rollback()
     result = json.loads(out)
@@ -106,6 +111,7 @@ def test_left_behind_build_tables_are_listed_and_dropped_but_not_a_running_loads
 
     code, out = _cm(capsys, "--url", url, "--drop")
     assert code == 0 and "没有需要删除的建表" in out
+    assert not [w for w in status_warnings(engine, date(2025, 6, 1)) if "遗留的建表" in w]
 
 
 def test_a_sqlite_warehouse_says_it_has_no_partitions(sqlite_url, capsys) -> None:

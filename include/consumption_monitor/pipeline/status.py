@@ -166,15 +166,17 @@ def operations_status(engine: Engine, today: date | None = None) -> dict[str, An
 
 def status_warnings(engine: Engine, today: date) -> list[str]:
     """Lines every operator must see whatever the feed: the calendar's end, sources of
-    the same figure that disagree (last full month)."""
+    the same figure that disagree (last full month), build tables killed loads left."""
     from consumption_monitor.common.periods import last_full_month
     from consumption_monitor.indicators.reconcile import reconciliation_warnings
+    from consumption_monitor.warehouse.partition_upkeep import left_behind_warnings
 
     out = []
     calendar_line = fallback_warning(load_calendar(), today)
     if calendar_line:
         out.append(calendar_line)
     out += reconciliation_warnings(engine, str(last_full_month(today)))
+    out += left_behind_warnings(engine)
     return out
 
 

@@ -6,14 +6,16 @@ A partitioned load builds its month in a standalone table committed on side conn
 month drops one a killed process left; a month that is never loaded again keeps it: no
 reader sees it, but it takes the month's disk (~190 MB for 1M trade-in rows with its
 indexes). :func:`drop_left_behind` drops those, each under its period's lock taken without
-waiting, so a load running now keeps its table (it is reported as skipped).
+waiting, so a load running now keeps its table (it is reported as skipped); ``cm status``
+warns of them (:func:`left_behind_warnings`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.warehouse import partitions, schema
@@ -61,12 +63,13 @@ def _bytes(conn: Any, name: str) -> int:
     )
 
 
-def drop_left_behind(engine: Engine) -> dict[str, list[dict[str, str]]]:
-    """Drop every build table attached to nothing whose period no load holds now; returns
-    the tables dropped and those skipped (a load of that period is running)."""
-    done: dict[str, list[dict[str, str]]] = {"dropped": [], "skipped": []}
+def _under_lock(engine: Engine) -> Iterator[tuple[dict[str, str], Connection | None]]:
+    """Each build table attached to nothing, with a connection whose transaction holds its
+    period's lock (taken without waiting, released when the caller moves on), or None when a
+    load holds that lock (the table is the running load's). A table a load attached or
+    dropped meanwhile is left out."""
     if engine.dialect.name != "postgresql":
-        return done
+        return
     for feed, core in partitioned_cores():
         with engine.connect() as conn:
             found = partitions.unattached(conn, core)
@@ -74,13 +77,39 @@ def drop_left_behind(engine: Engine) -> dict[str, list[dict[str, str]]]:
             entry = {"feed": feed, "table": name, "period": period}
             with engine.begin() as conn:
                 if not try_lock_period(conn, feed, period):
-                    done["skipped"].append(entry)
-                    continue
-                # under the lock: a load that was running has attached or dropped it since
-                if (name, period) in partitions.unattached(conn, core, period):
-                    conn.execute(text(f"drop table if exists {partitions.qualified(name)}"))
-                    done["dropped"].append(entry)
+                    yield entry, None
+                elif (name, period) in partitions.unattached(conn, core, period):
+                    yield entry, conn
+
+
+def drop_left_behind(engine: Engine) -> dict[str, list[dict[str, str]]]:
+    """Drop every build table attached to nothing whose period no load holds now; returns
+    the tables dropped and those skipped (a load of that period is running)."""
+    done: dict[str, list[dict[str, str]]] = {"dropped": [], "skipped": []}
+    for entry, conn in _under_lock(engine):
+        if conn is None:
+            done["skipped"].append(entry)
+        else:
+            conn.execute(text(f"drop table if exists {partitions.qualified(entry['table'])}"))
+            done["dropped"].append(entry)
     return done
+
+
+def left_behind_warnings(engine: Engine) -> list[str]:
+    """``cm status`` lines (one a feed) for the build tables killed loads left: attached to
+    nothing and their period's lock free (a running load's own table is not one)."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for entry, conn in _under_lock(engine):
+        if conn is not None:
+            found.setdefault(entry["feed"], []).append(
+                (entry["period"], _bytes(conn, entry["table"]))
+            )
+    return [
+        f"{feed} 有 {len(tables)} 个载入中断后遗留的建表（{'、'.join(p for p, _ in tables)}，"
+        f"共 {_mb(sum(b for _, b in tables))}）：不影响查询，但占用磁盘；"
+        "可用 cm partitions --drop 删除"
+        for feed, tables in found.items()
+    ]
 
 
 def _mb(size: int) -> str:
