@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, text
 
 from consumption_monitor.feeds.spec import list_feeds, load_feed
 from consumption_monitor.warehouse import partitions, schema
 from consumption_monitor.warehouse.loader import try_lock_period
 
 
-def partitioned_cores() -> list[tuple[str, Any]]:
+def partitioned_cores() -> list[tuple[str, Table]]:
     """(feed name, core table) of every stream declared ``partitioned``."""
     out = []
     for name in list_feeds():
@@ -54,7 +54,7 @@ def overview(engine: Engine) -> dict[str, Any]:
     return {"partitioned": True, "tables": tables}
 
 
-def _bytes(conn: Any, name: str) -> int:
+def _bytes(conn: Connection, name: str) -> int:
     return int(
         conn.execute(
             text("select coalesce(pg_total_relation_size(to_regclass(:name)), 0)"),

@@ -63,8 +63,12 @@ def current_partition(conn: Connection, core: Table, period: str) -> str | None:
             "where i.inhparent = cast(:parent as regclass) "
             "and pg_get_expr(c.relpartbound, c.oid) = :bound"
         ),
-        {"parent": core.name, "bound": f"FOR VALUES IN ('{_period(period)}')"},
+        {"parent": core.name, "bound": _BOUND.format(_period(period))},
     ).scalar()
+
+
+_BOUND = "FOR VALUES IN ('{}')"  # a month partition's bound as pg_get_expr writes it
+_BOUND_PERIOD = re.compile(re.escape(_BOUND).replace(r"\{\}", "([^']*)"))
 
 
 def _period(period: str) -> str:
@@ -161,7 +165,7 @@ def attached(conn: Connection, core: Table) -> list[dict[str, Any]]:
     ).all()
     out = []
     for name, bound, tuples, size in rows:
-        period = re.search(r"IN \('([^']*)'\)", bound or "")
+        period = _BOUND_PERIOD.fullmatch(bound or "")
         out.append(
             {
                 "name": name,
