@@ -24,7 +24,13 @@ The CPU account of the platform's run is recorded beside (issue 17's evidence): 
 seconds of the pipeline (its process and workers) and of the feed server serving it, and
 the floor they set on 2 cores (``e2e_cpu_floor_s``: their sum over the cores; no overlap of
 stages can end the run sooner), with ``cpu_floor_vs_fetch``: the best ``e2e_vs_fetch`` that
-floor allows.
+floor allows, and ``cpu_floor_vs_dlt``: the best ``e2e_vs_dlt`` it allows. dlt's run is
+accounted the same way (``cpu_s_dlt``: its process; ``cpu_s_feed_server_dlt``: the server
+serving it), and ``cpu_vs_dlt`` is dlt's CPU seconds over the platform's for the same rows,
+the server's on both sides (1.0: as frugal as dlt, which neither validates nor protects
+personal data). The spread of the rounds is kept beside the medians (``e2e_s_min`` /
+``e2e_s_max``, ``dlt_s_min`` / ``dlt_s_max``): on this machine dlt's own run has moved by
+±10 % between rounds, as much as any change to the platform moved ``e2e_vs_dlt``.
 ``CM_BENCH_TRADEIN_REPEAT=N`` runs the platform and the peers N times alternating and
 records medians. Uses its own database, dropped afterwards, and a feed server on port 8101.
 """
@@ -112,7 +118,19 @@ def _stages(db: str, env: dict[str, str], server: int) -> dict:
     return out
 
 
-def _peer(peer: str, db: str, env: dict[str, str], work: Path, *extra: str) -> dict | None:
+def _peer(
+    peer: str, db: str, env: dict[str, str], work: Path, server: int, *extra: str
+) -> dict | None:
+    """A peer's run, with the CPU seconds it took (its process and the children it waited
+    for) and the feed server took to serve it, as :func:`_stages` records the platform's."""
+    mine, served = _children_cpu_s(), _cpu_s(server)
+    out = _peer_run(peer, db, env, work, *extra)
+    if out is not None:
+        out["cpu_s"] = {"peer": _children_cpu_s() - mine, "feed_server": _cpu_s(server) - served}
+    return out
+
+
+def _peer_run(peer: str, db: str, env: dict[str, str], work: Path, *extra: str) -> dict | None:
     if peer == "dlt":
         if not PEERS_PYTHON.exists():
             return None
@@ -181,10 +199,10 @@ def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool, ser
     out: dict = {"first": _stages(db, env, server)}
     if peers:  # the 10M run measures the first load only (rate and memory)
         out["reload"] = _stages(db, env, server)  # the same period again: a partition swap
-        out["fetch"] = _peer("fetch", db, env, work)
-        out["dlt"] = _peer("dlt", db, env, work)
-        out["dlt_merge"] = _peer("dlt", db, env, work, "--disposition", "merge")
-        out["to_sql"] = _peer("to_sql", db, env, work)
+        out["fetch"] = _peer("fetch", db, env, work, server)
+        out["dlt"] = _peer("dlt", db, env, work, server)
+        out["dlt_merge"] = _peer("dlt", db, env, work, server, "--disposition", "merge")
+        out["to_sql"] = _peer("to_sql", db, env, work, server)
         out["bounds"] = _copy_bounds(db, _dump_core(db, work))
     return out
 
@@ -248,6 +266,10 @@ def _rates(rounds: list[dict]) -> dict[str, float | None]:
     return rates
 
 
+def _round1(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
+
+
 def _ratio(a: float | None, b: float | None, digits: int = 3) -> float | None:
     return round(a / b, digits) if a and b else None
 
@@ -269,7 +291,14 @@ def run() -> list[dict]:
     # the whole run cannot end before every CPU second it needs is spent on the machine's
     # cores, however its stages overlap (PostgreSQL's own CPU during the load not counted)
     floor = (cpu["pipeline"] + cpu["feed_server"]) / (os.cpu_count() or 1)
-    e2e_s = _median([x["first"]["seconds"]["e2e"] for x in rounds])
+    e2e_all = [x["first"]["seconds"]["e2e"] for x in rounds]
+    e2e_s = _median(e2e_all)
+    dlts = [x["dlt"] for x in rounds if x.get("dlt")]
+    dlt_all = [d["seconds"] for d in dlts]
+    dlt_cpu = {name: _median([d["cpu_s"][name] for d in dlts]) for name in ("peer", "feed_server")}
+    # the same rows' CPU, the feed server's serving included on both sides: dlt's over ours
+    dlt_cpu_s = dlt_cpu["peer"] + dlt_cpu["feed_server"] if dlts else None
+    cpu_vs_dlt = _ratio(dlt_cpu_s, cpu["pipeline"] + cpu["feed_server"])
     peak = max(x["first"]["peak_pss_mb"] for x in rounds)
     rss = max(x["first"]["peak_rss_mb"] for x in rounds)
     big_load = _rate(big["first"]["loaded"], big["first"]["seconds"]["load"]) if big else None
@@ -321,6 +350,17 @@ def run() -> list[dict]:
         {"name": "tradein.e2e_cpu_floor_s", "value": round(floor, 1), "unit": "s"},
         {"name": "tradein.cpu_floor_vs_fetch", "value": _ratio(_rate(ROWS, floor), r["fetch"]),
          "unit": "ratio"},
+        {"name": "tradein.cpu_floor_vs_dlt", "value": _ratio(_rate(ROWS, floor), r["dlt"]),
+         "unit": "ratio"},
+        {"name": "tradein.e2e_s_min", "value": round(min(e2e_all), 1), "unit": "s"},
+        {"name": "tradein.e2e_s_max", "value": round(max(e2e_all), 1), "unit": "s"},
+        {"name": "tradein.dlt_s", "value": _round1(_median(dlt_all)), "unit": "s"},
+        {"name": "tradein.dlt_s_min", "value": _round1(min(dlt_all, default=None)), "unit": "s"},
+        {"name": "tradein.dlt_s_max", "value": _round1(max(dlt_all, default=None)), "unit": "s"},
+        {"name": "tradein.cpu_s_dlt", "value": _round1(dlt_cpu["peer"]), "unit": "s"},
+        {"name": "tradein.cpu_s_feed_server_dlt", "value": _round1(dlt_cpu["feed_server"]),
+         "unit": "s"},
+        {"name": "tradein.cpu_vs_dlt", "value": cpu_vs_dlt, "unit": "ratio"},
         {"name": "tradein.dlt_peak_rss_mb",
          "value": _median([x["dlt"]["peak_rss_mb"] for x in rounds if x.get("dlt")]), "unit": "MB"},
         {"name": "tradein.to_sql_peak_rss_mb",
