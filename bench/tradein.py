@@ -20,8 +20,9 @@ at 1M and 10M rows (the summed PSS of the pipeline and its worker processes,
 worker's, which counts the pages shared after a fork twice); the 10M load keeps ≥ 0.8 of
 the 1M load's rate (10M runs only with ``CM_BENCH_TRADEIN_10M=1``: it takes a long time),
 beside PostgreSQL's own scaling on the machine (``late_index_rate_10m_vs_1m``: the late-index
-bound at 10M against 1M; measured 2026-12-01, the 10M COPY met a checkpoint every 3–5 s of
-WAL at the default ``max_wal_size`` of 1 GB, which the 1M one never reaches).
+bound at 10M against 1M: measured 2026-12-01, the 10M COPY waited on the WAL in over a
+quarter of its samples, which the 1M one barely does; a ``max_wal_size`` of 4 GB instead of
+1 GB did not change its time).
 
 The CPU account of the platform's run is recorded beside (issue 17's evidence): the CPU
 seconds of the pipeline (its process and workers) and of the feed server serving it, and
@@ -32,8 +33,9 @@ accounted the same way (``cpu_s_dlt``: its process; ``cpu_s_feed_server_dlt``: t
 serving it), and ``cpu_vs_dlt`` is dlt's CPU seconds over the platform's for the same rows,
 the server's on both sides (1.0: as frugal as dlt, which neither validates nor protects
 personal data). The spread of the rounds is kept beside the medians (``e2e_s_min`` /
-``e2e_s_max``, ``dlt_s_min`` / ``dlt_s_max``): on this machine dlt's own run has moved by
-±10 % between rounds, as much as any change to the platform moved ``e2e_vs_dlt``.
+``e2e_s_max``, ``dlt_s_min`` / ``dlt_s_max``): on the machines measured dlt's own run has
+moved by up to ±10 % between rounds, as much as any change to the platform moved
+``e2e_vs_dlt``.
 ``CM_BENCH_TRADEIN_REPEAT=N`` runs the platform and the peers N times alternating and
 records medians. Uses its own database, dropped afterwards, and a feed server on port 8101.
 """
@@ -184,10 +186,11 @@ def _copy_bounds(db: str, csv: Path, keyed: bool = True) -> dict[str, float]:
     indexes = _core_indexes()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("drop table if exists bound_keyed, bound_late")
-        conn.execute(f"create table bound_keyed (like {CORE} including defaults)")
         conn.execute(f"create table bound_late (like {CORE} including defaults)")
-        for statement in indexes:
-            conn.execute(statement.format(t="bound_keyed"))
+        if keyed:
+            conn.execute(f"create table bound_keyed (like {CORE} including defaults)")
+            for statement in indexes:
+                conn.execute(statement.format(t="bound_keyed"))
     out: dict[str, float] = {}
     if keyed:
         start = time.perf_counter()
@@ -199,8 +202,17 @@ def _copy_bounds(db: str, csv: Path, keyed: bool = True) -> dict[str, float]:
     script = [f"\\copy bound_late from '{csv}' csv", *(s.format(t="bound_late") for s in indexes)]
     subprocess.run(["psql", dsn, "-q", *(a for s in script for a in ("-c", s))], check=True)
     out["late_index"] = time.perf_counter() - start
-    csv.unlink()
     return out
+
+
+def _bounds(db: str, work: Path, keyed: bool = True) -> dict[str, float]:
+    """:func:`_copy_bounds` of the rows the round loaded, dumped for it and deleted after
+    (a 10M dump is ~3.3 GB)."""
+    csv = _dump_core(db, work)
+    try:
+        return _copy_bounds(db, csv, keyed)
+    finally:
+        csv.unlink()
 
 
 def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool, server: int) -> dict:
@@ -212,9 +224,9 @@ def _round(rows: int, work: Path, db: str, env: dict[str, str], peers: bool, ser
         out["dlt"] = _peer("dlt", db, env, work, server)
         out["dlt_merge"] = _peer("dlt", db, env, work, server, "--disposition", "merge")
         out["to_sql"] = _peer("to_sql", db, env, work, server)
-        out["bounds"] = _copy_bounds(db, _dump_core(db, work))
+        out["bounds"] = _bounds(db, work)
     else:  # PostgreSQL's own scaling at this size: the late-index bound alone (~1.5 min)
-        out["bounds"] = _copy_bounds(db, _dump_core(db, work), keyed=False)
+        out["bounds"] = _bounds(db, work, keyed=False)
     return out
 
 
@@ -378,7 +390,7 @@ def run() -> list[dict]:
          "unit": "s"},
         {"name": "tradein.cpu_vs_dlt", "value": cpu_vs_dlt, "unit": "ratio"},
         {"name": "tradein.dlt_peak_rss_mb",
-         "value": _median([x["dlt"]["peak_rss_mb"] for x in rounds if x.get("dlt")]), "unit": "MB"},
+         "value": _median([d["peak_rss_mb"] for d in dlts]), "unit": "MB"},
         {"name": "tradein.to_sql_peak_rss_mb",
          "value": _median([x["to_sql"]["peak_rss_mb"] for x in rounds if x.get("to_sql")]),
          "unit": "MB"},
